@@ -1,0 +1,241 @@
+// A layer that is a directory on disk: node:fs for everything Node has, the native addon for
+// xattrs and mknod. Paths are relative to the layer root; '' is the root itself.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Layer, LayerDirent, LayerHandle } from './layer.js';
+import { native, warnNoNativeOnce, XATTR_CREATE } from '../native.js';
+import { fsError, isErrno } from '../errors.js';
+
+const { S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = fs.constants;
+
+function direntType(d: fs.Dirent): number {
+  if (d.isFile()) return S_IFREG;
+  if (d.isDirectory()) return S_IFDIR;
+  if (d.isSymbolicLink()) return S_IFLNK;
+  if (d.isCharacterDevice()) return S_IFCHR;
+  if (d.isBlockDevice()) return S_IFBLK;
+  if (d.isFIFO()) return S_IFIFO;
+  if (d.isSocket()) return S_IFSOCK;
+  return 0;
+}
+
+class DirHandle implements LayerHandle {
+  constructor(private readonly h: fsp.FileHandle) {}
+  get fd(): number {
+    return this.h.fd;
+  }
+  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return (await this.h.read(buf, offset, length, position)).bytesRead;
+  }
+  async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return (await this.h.write(buf, offset, length, position)).bytesWritten;
+  }
+  stat(): Promise<fs.Stats> {
+    return this.h.stat();
+  }
+  truncate(len: number): Promise<void> {
+    return this.h.truncate(len);
+  }
+  sync(): Promise<void> {
+    return this.h.sync();
+  }
+  datasync(): Promise<void> {
+    return this.h.datasync();
+  }
+  chmod(mode: number): Promise<void> {
+    return this.h.chmod(mode);
+  }
+  chown(uid: number, gid: number): Promise<void> {
+    return this.h.chown(uid, gid);
+  }
+  utimes(atime: number | Date, mtime: number | Date): Promise<void> {
+    return this.h.utimes(atime, mtime);
+  }
+  close(): Promise<void> {
+    return this.h.close();
+  }
+}
+
+export class DirLayer implements Layer {
+  readonly id: string;
+  readonly root: string;
+  private xattrOk: boolean | undefined;
+  private mknodOk: boolean | undefined;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.id = this.root;
+  }
+
+  /** The real path of a layer-relative path. */
+  real(rel: string): string {
+    return rel === '' ? this.root : `${this.root}/${rel}`;
+  }
+
+  async supportsXattrs(): Promise<boolean> {
+    if (this.xattrOk !== undefined) return this.xattrOk;
+    const n = native();
+    if (!n) {
+      this.xattrOk = false;
+      return false;
+    }
+    // Probe with a private attribute on the root: set then remove it.
+    try {
+      await n.lsetxattr(this.root, 'user.ufs.probe', Buffer.from('1'), 0);
+      await n.lremovexattr(this.root, 'user.ufs.probe');
+      this.xattrOk = true;
+    } catch (e) {
+      // A read-only lower layer cannot be probed by writing: reading tells whether xattrs exist at all.
+      this.xattrOk = isErrno(e, 'EROFS', 'EACCES', 'EPERM');
+    }
+    return this.xattrOk;
+  }
+
+  async canMknodWhiteout(): Promise<boolean> {
+    if (this.mknodOk !== undefined) return this.mknodOk;
+    const n = native();
+    if (!n || process.getuid?.() !== 0) {
+      this.mknodOk = false;
+      return false;
+    }
+    const probe = path.join(this.root, `.ufs-probe-${process.pid}-${Date.now()}`);
+    try {
+      await n.mknod(probe, S_IFCHR, 0);
+      await fsp.unlink(probe);
+      this.mknodOk = true;
+    } catch {
+      this.mknodOk = false;
+    }
+    return this.mknodOk;
+  }
+
+  lstat(rel: string): Promise<fs.Stats> {
+    return fsp.lstat(this.real(rel));
+  }
+
+  async readdir(rel: string): Promise<LayerDirent[]> {
+    const list = await fsp.readdir(this.real(rel), { withFileTypes: true });
+    const out: LayerDirent[] = new Array(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const d = list[i]!;
+      let type = direntType(d);
+      if (type === 0) type = (await fsp.lstat(this.real(rel === '' ? d.name : `${rel}/${d.name}`))).mode & fs.constants.S_IFMT;
+      out[i] = { name: d.name, type };
+    }
+    return out;
+  }
+
+  readlink(rel: string): Promise<string> {
+    return fsp.readlink(this.real(rel));
+  }
+
+  async open(rel: string, flags: number, mode?: number): Promise<LayerHandle> {
+    return new DirHandle(await fsp.open(this.real(rel), flags, mode));
+  }
+
+  statfs(rel: string): Promise<fs.StatsFs> {
+    return fsp.statfs(this.real(rel));
+  }
+
+  async getxattr(rel: string, name: string): Promise<Buffer | null> {
+    const n = native();
+    if (!n) return null;
+    try {
+      return await n.lgetxattr(this.real(rel), name);
+    } catch (e) {
+      if (isErrno(e, 'ENODATA', 'ENOTSUP', 'EOPNOTSUPP')) return null;
+      throw e;
+    }
+  }
+
+  async listxattr(rel: string): Promise<string[]> {
+    const n = native();
+    if (!n) return [];
+    try {
+      return await n.llistxattr(this.real(rel));
+    } catch (e) {
+      if (isErrno(e, 'ENOTSUP', 'EOPNOTSUPP')) return [];
+      throw e;
+    }
+  }
+
+  mkdir(rel: string, mode: number): Promise<void> {
+    return fsp.mkdir(this.real(rel), mode) as Promise<unknown> as Promise<void>;
+  }
+  rmdir(rel: string): Promise<void> {
+    return fsp.rmdir(this.real(rel));
+  }
+  unlink(rel: string): Promise<void> {
+    return fsp.unlink(this.real(rel));
+  }
+  rename(from: string, to: string): Promise<void> {
+    return fsp.rename(this.real(from), this.real(to));
+  }
+  link(existing: string, rel: string): Promise<void> {
+    return fsp.link(this.real(existing), this.real(rel));
+  }
+  symlink(target: string, rel: string): Promise<void> {
+    return fsp.symlink(target, this.real(rel));
+  }
+  async mknod(rel: string, mode: number, dev: number): Promise<void> {
+    const type = mode & fs.constants.S_IFMT;
+    const n = native();
+    if (n) return n.mknod(this.real(rel), mode, dev);
+    warnNoNativeOnce('mknod is unavailable');
+    if (type === S_IFREG || type === 0) {
+      const h = await fsp.open(this.real(rel), 'wx', mode & 0o7777);
+      return h.close();
+    }
+    throw fsError('ENOSYS', 'mknod', rel, undefined, 'mknod needs the native addon');
+  }
+  chmod(rel: string, mode: number): Promise<void> {
+    return fsp.chmod(this.real(rel), mode);
+  }
+  lchown(rel: string, uid: number, gid: number): Promise<void> {
+    return fsp.lchown(this.real(rel), uid, gid);
+  }
+  lutimes(rel: string, atime: number | Date, mtime: number | Date): Promise<void> {
+    return fsp.lutimes(this.real(rel), atime, mtime);
+  }
+  truncate(rel: string, len: number): Promise<void> {
+    return fsp.truncate(this.real(rel), len);
+  }
+  async setxattr(rel: string, name: string, value: Buffer, flags = 0): Promise<void> {
+    const n = native();
+    if (!n) {
+      warnNoNativeOnce('xattrs are unavailable');
+      throw fsError('ENOTSUP', 'setxattr', rel, undefined, 'xattrs need the native addon');
+    }
+    return n.lsetxattr(this.real(rel), name, value, flags);
+  }
+  async removexattr(rel: string, name: string): Promise<void> {
+    const n = native();
+    if (!n) throw fsError('ENOTSUP', 'removexattr', rel, undefined, 'xattrs need the native addon');
+    return n.lremovexattr(this.real(rel), name);
+  }
+  async copyFileFrom(from: Layer, src: string, rel: string): Promise<void> {
+    if (from instanceof DirLayer) {
+      await fsp.copyFile(from.real(src), this.real(rel), fs.constants.COPYFILE_FICLONE);
+      return;
+    }
+    // From a memory layer: stream the bytes through.
+    const sh = await from.open(src, fs.constants.O_RDONLY);
+    const dh = await fsp.open(this.real(rel), 'w', 0o600);
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      let pos = 0;
+      for (;;) {
+        const n = await sh.read(buf, 0, buf.length, pos);
+        if (n === 0) break;
+        await dh.write(buf, 0, n, pos);
+        pos += n;
+      }
+    } finally {
+      await sh.close();
+      await dh.close();
+    }
+  }
+}
+
+export { XATTR_CREATE };
