@@ -27,6 +27,15 @@ export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
 export const RENAME_WHITEOUT = 4;
 
+const FUNCTIONS = ['mknod', 'lgetxattr', 'lsetxattr', 'llistxattr', 'lremovexattr', 'renameat2'] as const;
+
+/** The names the addon lacks (an old or foreign build), none when it is complete. */
+function missingFunctions(mod: unknown): string[] {
+  if (typeof mod !== 'object' || mod === null) return ['(not an object)'];
+  const rec = mod as Record<string, unknown>;
+  return FUNCTIONS.flatMap((f) => [f, `${f}Sync`]).filter((f) => typeof rec[f] !== 'function');
+}
+
 let loaded: NativeAddon | null | undefined;
 let loadError: string | undefined;
 
@@ -49,12 +58,22 @@ export function native(): NativeAddon | null {
     loaded = null;
     return loaded;
   }
+  if (process.platform !== 'linux') {
+    loadError = `the addon is Linux-only (this is ${process.platform})`;
+    loaded = null;
+    return loaded;
+  }
   const require = createRequire(import.meta.url);
   for (const file of candidates()) {
     if (!existsSync(file)) continue;
     try {
-      loaded = require(file) as NativeAddon;
-      return loaded;
+      const mod: unknown = require(file);
+      const missing = missingFunctions(mod);
+      if (missing.length === 0) {
+        loaded = mod as NativeAddon;
+        return loaded;
+      }
+      loadError = `${file} lacks ${missing.join(', ')} (rebuild it: npm run build:native)`;
     } catch (e) {
       loadError = `cannot load ${file}: ${(e as Error).message}`;
     }

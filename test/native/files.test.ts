@@ -1,0 +1,136 @@
+// Tests of the addon's mknod and renameat2 on real temp files: fifos, 0/0 character devices
+// (whiteouts), RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT, and their errors.
+import { constants, existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from '../../lib/native.js';
+import { A, addon, canWhiteout, expectFsError, isRoot, rejection, tempDir, thrown } from './helpers.js';
+
+let dir = '';
+let cleanup = (): void => {};
+let n = 0;
+const name = (base: string): string => path.join(dir, `${base}${n++}`);
+function file(content: string): string {
+  const f = name('f');
+  writeFileSync(f, content);
+  return f;
+}
+
+beforeAll(() => {
+  ({ dir, cleanup } = tempDir());
+});
+afterAll(() => cleanup());
+
+describe.skipIf(!addon)('mknod (needs the addon)', () => {
+  it('makes a fifo (Promise and Sync)', async () => {
+    const a = A();
+    const p1 = name('fifo');
+    await a.mknod(p1, constants.S_IFIFO | 0o640, 0);
+    const st = lstatSync(p1);
+    expect(st.isFIFO()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o640 & ~process.umask());
+    const p2 = name('fifo');
+    a.mknodSync(p2, constants.S_IFIFO | 0o600, 0);
+    expect(lstatSync(p2).isFIFO()).toBe(true);
+  });
+
+  it('gives EEXIST on an existing name and ENOENT in a missing directory', async () => {
+    const a = A();
+    const f = file('x');
+    expectFsError(await rejection(a.mknod(f, constants.S_IFIFO | 0o644, 0)), 'EEXIST', 'mknod', f);
+    const missing = path.join(dir, 'nodir', 'fifo');
+    expectFsError(thrown(() => a.mknodSync(missing, constants.S_IFIFO | 0o644, 0)), 'ENOENT', 'mknod', missing);
+  });
+
+  it.skipIf(!canWhiteout)('makes a 0/0 character device, the overlay whiteout (needs root or Linux >= 5.8)', async () => {
+    const a = A();
+    const p = name('wh');
+    await a.mknod(p, constants.S_IFCHR | 0o644, 0);
+    const st = lstatSync(p);
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(0);
+  });
+
+  it.skipIf(!isRoot)('passes the device number through as fs.Stats#rdev shows it (needs root)', () => {
+    const a = A();
+    const p = name('null');
+    const devNull = lstatSync('/dev/null').rdev; // 1:3
+    a.mknodSync(p, constants.S_IFCHR | 0o666, devNull);
+    expect(lstatSync(p).rdev).toBe(devNull);
+  });
+
+  it.skipIf(isRoot)('refuses a real (non-0/0) character device to a user with EPERM (needs a non-root user)', async () => {
+    const a = A();
+    const p = name('null');
+    const devNull = lstatSync('/dev/null').rdev;
+    expectFsError(await rejection(a.mknod(p, constants.S_IFCHR | 0o644, devNull)), 'EPERM', 'mknod', p);
+  });
+});
+
+describe.skipIf(!addon)('renameat2 (needs the addon)', () => {
+  it('with no flags renames like rename(2)', async () => {
+    const a = A();
+    const from = file('one');
+    const to = name('to');
+    await a.renameat2(from, to, 0);
+    expect(existsSync(from)).toBe(false);
+    expect(readFileSync(to, 'utf8')).toBe('one');
+    const to2 = name('to');
+    a.renameat2Sync(to, to2, 0);
+    expect(readFileSync(to2, 'utf8')).toBe('one');
+  });
+
+  it('RENAME_NOREPLACE onto an existing file gives EEXIST with path and dest, changing nothing', async () => {
+    const a = A();
+    const from = file('from');
+    const to = file('to');
+    expectFsError(await rejection(a.renameat2(from, to, RENAME_NOREPLACE)), 'EEXIST', 'renameat2', from, to);
+    expectFsError(thrown(() => a.renameat2Sync(from, to, RENAME_NOREPLACE)), 'EEXIST', 'renameat2', from, to);
+    expect(readFileSync(from, 'utf8')).toBe('from');
+    expect(readFileSync(to, 'utf8')).toBe('to');
+    const free = name('free');
+    await a.renameat2(from, free, RENAME_NOREPLACE);
+    expect(readFileSync(free, 'utf8')).toBe('from');
+    expect(existsSync(from)).toBe(false);
+  });
+
+  it('RENAME_EXCHANGE swaps two files', async () => {
+    const a = A();
+    const x = file('x');
+    const y = file('y');
+    const ix = lstatSync(x).ino;
+    await a.renameat2(x, y, RENAME_EXCHANGE);
+    expect(readFileSync(x, 'utf8')).toBe('y');
+    expect(readFileSync(y, 'utf8')).toBe('x');
+    expect(lstatSync(y).ino).toBe(ix);
+    a.renameat2Sync(x, y, RENAME_EXCHANGE);
+    expect(readFileSync(x, 'utf8')).toBe('x');
+  });
+
+  it('RENAME_EXCHANGE with a missing name gives ENOENT', async () => {
+    const a = A();
+    const x = file('x');
+    const missing = name('missing');
+    expectFsError(await rejection(a.renameat2(x, missing, RENAME_EXCHANGE)), 'ENOENT', 'renameat2', x, missing);
+    expect(readFileSync(x, 'utf8')).toBe('x');
+  });
+
+  it('gives EINVAL for contradictory flags', async () => {
+    const a = A();
+    const x = file('x');
+    const y = file('y');
+    const e = await rejection(a.renameat2(x, y, RENAME_NOREPLACE | RENAME_EXCHANGE));
+    expectFsError(e, 'EINVAL', 'renameat2', x, y);
+  });
+
+  it.skipIf(!canWhiteout)('RENAME_WHITEOUT leaves a 0/0 character device at the old name (needs root or Linux >= 5.8)', async () => {
+    const a = A();
+    const from = file('moved');
+    const to = name('to');
+    await a.renameat2(from, to, RENAME_WHITEOUT);
+    expect(readFileSync(to, 'utf8')).toBe('moved');
+    const st = lstatSync(from);
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(0);
+  });
+});
