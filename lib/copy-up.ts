@@ -1,0 +1,171 @@
+// Copy-up: bringing a lower file or directory into the upper layer before its first change.
+// Parents first; each object is made complete in the work directory (data, mode, owner, xattrs,
+// times, origin) and renamed into place, so no reader and no crash sees a half-copied object.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import type { Layer } from './layers/layer.js';
+import { UPPER, ORIGIN_XATTR, type DirNode, type Entry, type UnionCore } from './core.js';
+import { childRel } from './path.js';
+import { fsError, isErrno } from './errors.js';
+
+const { S_IFDIR, S_IFREG, S_IFLNK, S_IFMT } = fs.constants;
+const isRoot = process.getuid?.() === 0;
+
+/** Listeners told when an inode moved to the upper layer (open handles re-point themselves). */
+export type CopyUpListener = (unionIno: number, upperRel: string) => Promise<void>;
+
+export function tempName(): string {
+  return `ufs-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * Runs `make(layer, rel)` to build an object, then puts it at `upperRel`: built in the work
+ * directory and renamed into place when there is one, built in place otherwise (memory layers).
+ */
+export async function buildIntoUpper(core: UnionCore, upperRel: string, make: (layer: Layer, rel: string) => Promise<void>): Promise<void> {
+  const upper = core.layer(UPPER);
+  const work = core.work;
+  if (!work || !upper.root) {
+    await make(upper, upperRel);
+    return;
+  }
+  const tmp = tempName();
+  try {
+    await make(work, tmp);
+    await fsp.rename(work.real(tmp), upper.root + '/' + upperRel);
+  } catch (e) {
+    await fsp.rm(work.real(tmp), { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Copies user-visible xattrs (not the formats' own) of `src` in layer `from` to `dst` in `to`. */
+async function copyXattrs(core: UnionCore, from: Layer, src: string, to: Layer, dst: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await from.listxattr(src);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (core.format.isPrivateXattr(n) || n.startsWith('security.')) continue;
+    const v = await from.getxattr(src, n);
+    if (v === null) continue;
+    try {
+      await to.setxattr(dst, n, v);
+    } catch (e) {
+      if (!isErrno(e, 'ENOTSUP', 'EOPNOTSUPP', 'EPERM')) throw e;
+    }
+  }
+}
+
+/** Makes `rel` in `to` carry `st`'s owner, mode and times, and ufs's origin record. */
+async function copyMeta(core: UnionCore, to: Layer, rel: string, st: fs.Stats, unionIno: number): Promise<void> {
+  const type = st.mode & S_IFMT;
+  if (isRoot) await to.lchown(rel, st.uid, st.gid);
+  if (type !== S_IFLNK) await to.chmod(rel, st.mode & 0o7777);
+  if (type !== S_IFLNK && (core.format.usesXattrs || (await to.supportsXattrs()))) {
+    await to.setxattr(rel, ORIGIN_XATTR, Buffer.from(String(unionIno))).catch(() => undefined);
+  }
+  await to.lutimes(rel, st.atime, st.mtime);
+}
+
+/** Ensures the directory `node` exists in the upper layer, copying it (and its parents) up. */
+export async function ensureUpperDir(core: UnionCore, node: DirNode): Promise<void> {
+  const data = await core.dataOf(node);
+  if (data.upperDir) return;
+  if (node.parent) await ensureUpperDir(core, node.parent);
+  const rel = node.rel;
+  await core.mutex.with(`cu:${rel}`, async () => {
+    const d = await core.dataOf(node);
+    if (d.upperDir) return;
+    const src = d.sources[0]!;
+    const from = core.layer(src.layer);
+    const st = await core.layerLstat(src.layer, src.rel);
+    const ino = await core.unionIno(src.layer, src.rel, st);
+    await buildIntoUpper(core, rel, async (l, r) => {
+      await l.mkdir(r, 0o700);
+      await copyXattrs(core, from, src.rel, l, r);
+      await copyMeta(core, l, r, st, ino);
+    });
+    core.noteUpperDir(node, false);
+    if (node.parent) core.noteUpper(node.parent, node.name, S_IFDIR);
+  });
+}
+
+/** Writes a copy of the non-directory `e` (from a lower layer) at `rel` in layer `to`. */
+async function copyObject(core: UnionCore, e: Entry, to: Layer, rel: string, st: fs.Stats, ino: number): Promise<void> {
+  const from = core.layer(e.layer);
+  const type = st.mode & S_IFMT;
+  if (type === S_IFREG) {
+    await to.copyFileFrom(from, e.rel, rel);
+  } else if (type === S_IFLNK) {
+    await to.symlink(await core.layerReadlink(e.layer, e.rel), rel);
+  } else {
+    await to.mknod(rel, st.mode, st.rdev);
+  }
+  await copyXattrs(core, from, e.rel, to, rel);
+  await copyMeta(core, to, rel, st, ino);
+}
+
+/**
+ * Copies the non-directory `name` of directory `dir` up (when it is not in the upper layer yet)
+ * and returns its upper entry. Two callers copying the same file wait for one copy.
+ */
+export async function copyUp(core: UnionCore, dir: DirNode, name: string): Promise<Entry> {
+  await ensureUpperDir(core, dir);
+  const rel = childRel(dir.rel, name);
+  return core.mutex.with(`cu:${rel}`, async () => {
+    const data = await core.dataOf(dir);
+    const e = data.entries.get(name);
+    if (!e) throw fsError('ENOENT', 'copyup', '/' + rel);
+    if (e.layer === UPPER) return e;
+    if (e.type === S_IFDIR) {
+      await ensureUpperDir(core, core.child(dir, name));
+      return data.entries.get(name)!;
+    }
+    const st = await core.layerLstat(e.layer, e.rel);
+    const ino = await core.unionIno(e.layer, e.rel, st);
+    await buildIntoUpper(core, rel, (l, r) => copyObject(core, e, l, r, st, ino));
+    const ust = await core.layer(UPPER).lstat(rel);
+    core.originIno.set(ust.ino, ino);
+    core.noteUpper(dir, name, e.type);
+    for (const l of core.copyUpListeners) await l(ino, rel);
+    return data.entries.get(name) ?? { layer: UPPER, type: e.type, rel };
+  });
+}
+
+/**
+ * Copies the whole merged tree of directory `src` into `to` at `rel` (for renaming a directory
+ * that has lower parts): data, metadata and hard links within the tree are kept.
+ */
+export async function copyTree(core: UnionCore, src: DirNode, to: Layer, rel: string): Promise<void> {
+  const links = new Map<string, string>();
+  const walk = async (node: DirNode, dst: string): Promise<void> => {
+    const data = await core.dataOf(node);
+    const top = data.sources[0]!;
+    const st = await core.layerLstat(top.layer, top.rel);
+    await to.mkdir(dst, 0o700);
+    for (const [name, e] of data.entries) {
+      const d = childRel(dst, name);
+      if (e.type === S_IFDIR) {
+        await walk(core.child(node, name), d);
+        continue;
+      }
+      const est = await core.layerLstat(e.layer, e.rel);
+      const key = `${est.dev}:${est.ino}`;
+      const prior = est.nlink > 1 ? links.get(key) : undefined;
+      if (prior !== undefined) {
+        await to.link(prior, d);
+        continue;
+      }
+      const ino = await core.unionIno(e.layer, e.rel, est);
+      await copyObject(core, e, to, d, est, ino);
+      if (est.nlink > 1) links.set(key, d);
+    }
+    await copyXattrs(core, core.layer(top.layer), top.rel, to, dst);
+    await copyMeta(core, to, dst, st, await core.unionIno(top.layer, top.rel, st));
+  };
+  await walk(src, rel);
+}
