@@ -2,7 +2,7 @@
 # as root: they install what is missing (Debian packages, npm packages, the native addon, the build).
 
 SHELL := /bin/bash
-APT_PACKAGES := libfuse2 fuse3 libfuse-dev fuse-overlayfs umoci skopeo docker-registry fio attr zstd tar
+APT_PACKAGES := g++ make python3 libfuse2 fuse3 libfuse-dev fuse-overlayfs umoci skopeo docker-registry fio attr zstd tar
 BENCH_PACKAGES := fio fuse-overlayfs hyperfine
 
 .PHONY: all deps apt node native build demo test bench clean
@@ -27,7 +27,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 node: node_modules/.package-lock.json
 
 native: node
-	node scripts/build-native.mjs
+	UFS_REQUIRE_NATIVE=$${UFS_REQUIRE_NATIVE:-$$( [ "$$(uname)" = Linux ] && echo 1 || echo 0 )} node scripts/build-native.mjs
 
 build: node native
 	npx tsc -p tsconfig.build.json
