@@ -12,6 +12,7 @@ import { fsError, isErrno, relabel } from './errors.js';
 import { childRel, pathString } from './path.js';
 import { makeDirent } from './stats.js';
 import { setup } from './setup.js';
+import { ensureMountPoints, withVolumes } from './volumes.js';
 import type { UnionOptions } from './options.js';
 import { XATTR_CREATE, XATTR_REPLACE } from './native.js';
 import { parseFlags, parseMode, toTime, type OpenFlags } from './args.js';
@@ -47,7 +48,10 @@ export class UnionFs implements HandleHost {
     const core = new UnionCore({ layers: s.layers, format: s.format, workdir: s.work?.root ?? null, readonly: s.readonly, ...(opts.cacheEntries ? { cacheEntries: opts.cacheEntries } : {}) });
     core.work = s.work;
     await core.init();
-    return new UnionFs(core);
+    const u = new UnionFs(core);
+    if (!opts.volumes || opts.volumes.length === 0) return u;
+    await ensureMountPoints(u, opts.volumes);
+    return withVolumes(u, opts.volumes);
   }
 
   /** The whiteout format in use. */

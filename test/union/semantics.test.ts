@@ -291,3 +291,36 @@ describe('layers made by real tools', () => {
     );
   });
 });
+
+describe('volumes', () => {
+  it('paths under a volume read and write the host directory, bypassing the layers', async () => {
+    const { root, l1, l2, upper, work } = await stack('aufs');
+    const host = path.join(root, 'host');
+    await fsp.mkdir(host);
+    await fsp.writeFile(path.join(host, 'existing'), 'from host');
+    const u = await UnionFs.open({ lowerdir: [l1, l2], upperdir: upper, workdir: work, whiteout: 'aufs', volumes: [{ hostdir: host, path: '/data' }] });
+    // The volume hides the layers' /data.
+    expect((await u.readdir('/data')).sort()).toEqual(['existing']);
+    await u.writeFile('/data/new', 'kept');
+    await u.mkdir('/data/sub/deep', { recursive: true });
+    await u.rename('/data/new', '/data/sub/renamed');
+    expect(await fsp.readFile(path.join(host, 'sub/renamed'), 'utf8')).toBe('kept');
+    expect(await u.realpath('/data/sub')).toBe('/data/sub');
+    // Nothing of it is in the container layer.
+    expect(await fsp.readdir(path.join(upper, 'data')).catch(() => [])).toEqual([]);
+    await expect(u.rename('/data/existing', '/etc/x')).rejects.toMatchObject({ code: 'EXDEV' });
+    await u.copyFile('/data/existing', '/etc/copied');
+    expect(await u.readFile('/etc/copied', 'utf8')).toBe('from host');
+    await expect(u.readFile('/data/missing')).rejects.toMatchObject({ code: 'ENOENT', path: '/data/missing' });
+    await u.close();
+  });
+
+  it('a read-only volume refuses writes', async () => {
+    const { root, l1, l2 } = await stack('aufs');
+    const host = path.join(root, 'ro');
+    await fsp.mkdir(host);
+    const u = await UnionFs.open({ lowerdir: [l1, l2], volumes: [{ hostdir: host, path: '/mnt/ro', readonly: true }] });
+    await expect(u.writeFile('/mnt/ro/x', 'y')).rejects.toMatchObject({ code: 'EROFS' });
+    expect(await u.readdir('/mnt/ro')).toEqual([]);
+  });
+});
