@@ -128,6 +128,10 @@ export async function removeName(core: UnionCore, dir: DirNode, name: string): P
     } else {
       await fsp.rename(work.real(tmp), dest);
     }
+  } else if (core.format.name === 'overlay') {
+    // No work directory (a memory layer, where each step is atomic anyway): remove, then white out.
+    await purgeUpper(core, rel);
+    await core.format.makeWhiteout(upper, dir.rel, name);
   } else {
     // aufs: the whiteout has its own name, so make it first; the upper instance still wins meanwhile.
     await core.format.makeWhiteout(upper, dir.rel, name);

@@ -8,3 +8,4 @@ export type { UnionOptions, VolumeSpec, ParsedMountOptions } from './options.js'
 export type { Layer, LayerHandle, LayerDirent } from './layers/layer.js';
 export type { WhiteoutFormatName } from './layers/whiteout.js';
 export { DirLayer } from './layers/dir-layer.js';
+export { MemLayer } from './layers/mem-layer.js';
