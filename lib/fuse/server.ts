@@ -1,0 +1,110 @@
+// One mounted union in the serving process: the libfuse options chosen for speed and correctness,
+// the mount itself, and its end (unmounted from outside, SIGTERM/SIGINT/SIGHUP, or close()).
+import { createOps, HandleTable } from './adapter.js';
+import { createFuse, type FuseInstance } from './binding.js';
+import { mountAt, readMounts, unmount } from './mountinfo.js';
+import type { MountConfig } from './options.js';
+import type { FuseTarget } from './target.js';
+
+/** How long the kernel may trust what it learned from a union that can never change (seconds). */
+export const IMMUTABLE_TIMEOUT = 86400;
+
+/**
+ * The libfuse option list for a mount. libfuse 2's high-level API has one set of cache timeouts per
+ * mount, so the choice is per mount: a read-only union (only immutable lower layers) lets the kernel
+ * keep entries, attributes, negative lookups and page cache for a day; a writable union keeps
+ * entries briefly (the kernel itself renames and drops them on changes it makes), attributes not at
+ * all (a change through one hard link must show on the others, which libfuse names separately),
+ * and page cache across opens only while size and mtime are unchanged (auto_cache).
+ */
+export function libfuseOptions(config: MountConfig): string[] {
+  const ro = config.readOnly;
+  const o: string[] = [];
+  const fsname = config.source.replace(/[\\,]/g, (c) => '\\' + c).slice(0, 200);
+  o.push(`fsname=${fsname}`, 'subtype=ufsmount');
+  if (config.debug) o.push('debug');
+  if (config.allowOther) o.push('allow_other');
+  if (config.allowRoot) o.push('allow_root');
+  // Permission checks are the kernel's whenever other users can reach the mount.
+  if (config.defaultPermissions || config.allowOther || config.allowRoot) o.push('default_permissions');
+  if (ro) o.push('ro');
+  o.push(...config.mountFlags);
+  o.push('nonempty', 'use_ino', 'readdir_ino');
+  if (config.bigWrites) o.push('big_writes', `max_write=${config.maxWrite}`);
+  o.push(`max_read=${Math.max(config.maxWrite, 131072)}`);
+  o.push(`entry_timeout=${config.entryTimeout ?? (ro ? IMMUTABLE_TIMEOUT : 1)}`);
+  o.push(`negative_timeout=${config.negativeTimeout ?? (ro ? IMMUTABLE_TIMEOUT : 0)}`);
+  o.push(`attr_timeout=${config.attrTimeout ?? (ro ? IMMUTABLE_TIMEOUT : 0)}`);
+  o.push(ro ? 'kernel_cache' : 'auto_cache');
+  return o;
+}
+
+export interface Server {
+  readonly mountpoint: string;
+  /** Resolves once the mount is gone and the union closed (with the reason). */
+  readonly ended: Promise<string>;
+  /** Unmounts (if still mounted), closes every handle and the union. */
+  close(reason?: string): Promise<void>;
+}
+
+/**
+ * Mounts `target` at `mountpoint` (already checked by preflight) and resolves once the kernel has
+ * sent INIT, i.e. the mount is live. The process must not touch the mount itself.
+ */
+export async function serve(config: MountConfig, mountpoint: string, target: FuseTarget): Promise<Server> {
+  process.umask(0); // the kernel already applied the caller's umask to every mode we receive
+  try {
+    process.chdir('/'); // never keep a working directory inside anything we might mount over
+  } catch { /* ignore */ }
+
+  const handles = new HandleTable();
+  const ops = createOps(target, { readOnly: config.readOnly }, handles);
+  const fuse: FuseInstance = createFuse(mountpoint, ops, { libfuseOptions: libfuseOptions(config), debug: config.debug });
+  await new Promise<void>((resolve, reject) => {
+    fuse.mount((err) => (err ? reject(new Error(`ufsmount: mounting on ${mountpoint} failed: ${err.message}`)) : resolve()));
+  });
+  const ours = await mountAt(mountpoint);
+  const mountId = ours?.id;
+
+  let endResolve!: (reason: string) => void;
+  const ended = new Promise<string>((r) => (endResolve = r));
+  let closing: Promise<void> | undefined;
+
+  const close = (reason = 'closed'): Promise<void> => {
+    if (closing) return closing;
+    closing = (async () => {
+      clearInterval(watch);
+      for (const s of SIGNALS) process.removeListener(s, onSignal);
+      if (await stillMounted()) {
+        let err = await unmount(mountpoint, false);
+        if (err !== undefined) err = await unmount(mountpoint, true);
+        if (err !== undefined) process.stderr.write(`ufsmount: unmounting ${mountpoint}: ${err}\n`);
+      }
+      await handles.closeAll();
+      await target.close().catch(() => undefined);
+      endResolve(reason);
+    })();
+    return closing;
+  };
+
+  async function stillMounted(): Promise<boolean> {
+    if (mountId === undefined) return (await mountAt(mountpoint)) !== undefined;
+    return (await readMounts()).some((m) => m.id === mountId);
+  }
+
+  // Unmounted from outside (umount, fusermount -u, ufsmount -u): libfuse's loop ends silently, so
+  // the mount table is watched (it is read from /proc, never through the mount).
+  const watch = setInterval(() => {
+    stillMounted().then((yes) => {
+      if (!yes) void close('unmounted');
+    }, () => undefined);
+  }, 250);
+
+  const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    void close(sig);
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+
+  return { mountpoint, ended, close };
+}

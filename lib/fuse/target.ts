@@ -1,0 +1,40 @@
+// What the FUSE adapter needs of a filesystem: the fs/promises-shaped part of UnionFs it calls.
+// UnionFs satisfies it structurally; so does any other object shaped like it.
+import type fs from 'node:fs';
+
+/** An open file of the target: positional I/O on the file wherever it lives (it survives copy-up). */
+export interface TargetHandle {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  write(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  stat(): Promise<fs.Stats>;
+  truncate(len: number): Promise<void>;
+  sync(): Promise<void>;
+  datasync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The filesystem the adapter serves, addressed by union paths ('/a/b'). Errors are Node-shaped. */
+export interface FuseTarget {
+  lstat(path: string): Promise<fs.Stats>;
+  access(path: string, mode?: number): Promise<void>;
+  readdirPlus(path: string): Promise<Array<{ name: string; stats: fs.Stats }>>;
+  open(path: string, flags: number, mode?: number): Promise<TargetHandle>;
+  mkdir(path: string, options: { mode: number }): Promise<unknown>;
+  rmdir(path: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  rename(oldPath: string, newPath: string): Promise<void>;
+  link(existingPath: string, newPath: string): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  readlink(path: string): Promise<string>;
+  chmod(path: string, mode: number): Promise<void>;
+  lchown(path: string, uid: number, gid: number): Promise<void>;
+  lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void>;
+  truncate(path: string, len: number): Promise<void>;
+  mknod(path: string, mode: number, dev: number): Promise<void>;
+  statfs(path: string): Promise<fs.StatsFs>;
+  getxattr(path: string, name: string): Promise<Buffer>;
+  setxattr(path: string, name: string, value: Buffer, flags?: number): Promise<void>;
+  listxattr(path: string): Promise<string[]>;
+  removexattr(path: string, name: string): Promise<void>;
+  close(): Promise<void>;
+}
