@@ -111,12 +111,21 @@ async function copyObject(core: UnionCore, e: Entry, to: Layer, rel: string, st:
 
 /**
  * Copies the non-directory `name` of directory `dir` up (when it is not in the upper layer yet)
- * and returns its upper entry. Two callers copying the same file wait for one copy.
+ * and returns its upper entry. Two callers copying the same file wait for one copy. A lower file
+ * with several names (hard links within its layer) is copied once and every name of it that the
+ * union shows becomes a hard link to the copy, so the names stay one inode (as the kernel does
+ * with index=on, but leaving an upper layer that needs no index to be read).
  */
 export async function copyUp(core: UnionCore, dir: DirNode, name: string): Promise<Entry> {
   await ensureUpperDir(core, dir);
   const rel = childRel(dir.rel, name);
-  return core.mutex.with(`cu:${rel}`, async () => {
+  const first = (await core.dataOf(dir)).entries.get(name);
+  let groupKey = '';
+  if (first && first.layer !== UPPER && first.type === S_IFREG) {
+    const st = await core.layerLstat(first.layer, first.rel);
+    if (st.nlink > 1) groupKey = `cu:ino:${first.layer}:${st.ino}`;
+  }
+  return core.mutex.with(groupKey ? [`cu:${rel}`, groupKey] : `cu:${rel}`, async () => {
     const data = await core.dataOf(dir);
     const e = data.entries.get(name);
     if (!e) throw fsError('ENOENT', 'copyup', '/' + rel);
@@ -131,9 +140,45 @@ export async function copyUp(core: UnionCore, dir: DirNode, name: string): Promi
     const ust = await core.layer(UPPER).lstat(rel);
     core.originIno.set(ust.ino, ino);
     core.noteUpper(dir, name, e.type);
+    if (st.nlink > 1 && e.type === S_IFREG) await linkSiblings(core, e, st, rel);
     for (const l of core.copyUpListeners) await l(ino, rel);
     return data.entries.get(name) ?? { layer: UPPER, type: e.type, rel };
   });
+}
+
+/** Every path of each multiply-linked regular file of a lower layer, by inode (built once per layer). */
+async function linkMap(core: UnionCore, layer: number): Promise<Map<number, string[]>> {
+  const cached = core.lowerLinkMaps.get(layer);
+  if (cached) return cached;
+  const map = new Map<number, string[]>();
+  const l = core.layer(layer);
+  const walk = async (rel: string): Promise<void> => {
+    for (const d of await l.readdir(rel)) {
+      const c = childRel(rel, d.name);
+      if (d.type === S_IFDIR) await walk(c);
+      else if (d.type === S_IFREG) {
+        const st = await core.layerLstat(layer, c);
+        if (st.nlink > 1) map.set(st.ino, [...(map.get(st.ino) ?? []), c]);
+      }
+    }
+  };
+  await walk('');
+  core.lowerLinkMaps.set(layer, map);
+  return map;
+}
+
+/** Links the other visible names of a copied-up lower inode to its upper copy at `upperRel`. */
+async function linkSiblings(core: UnionCore, e: Entry, st: fs.Stats, upperRel: string): Promise<void> {
+  const names = (await linkMap(core, e.layer)).get(st.ino) ?? [];
+  for (const other of names) {
+    if (other === e.rel) continue;
+    // Only names the union shows as this very lower file (not hidden, not replaced above).
+    const r = await core.resolve('/' + other, 'link', false).catch(() => null);
+    if (!r || !r.dir || !r.entry || r.entry.layer !== e.layer || r.entry.rel !== other) continue;
+    await ensureUpperDir(core, r.dir);
+    await core.layer(UPPER).link(upperRel, other);
+    core.noteUpper(r.dir, r.name, S_IFREG);
+  }
 }
 
 /**

@@ -324,3 +324,28 @@ describe('volumes', () => {
     expect(await u.readdir('/mnt/ro')).toEqual([]);
   });
 });
+
+describe('hard links inside a lower layer', () => {
+  it('stay one inode when one of their names is copied up; hidden names are left alone', async () => {
+    const root = await tempDir();
+    const low = path.join(root, 'low');
+    const top = path.join(root, 'top');
+    await writeLayer(low, { 'a/one': 'shared', 'b/two': 'x', 'c/three': 'x' }, 'aufs');
+    await fsp.rm(path.join(low, 'b/two'));
+    await fsp.link(path.join(low, 'a/one'), path.join(low, 'b/two'));
+    await fsp.rm(path.join(low, 'c/three'));
+    await fsp.link(path.join(low, 'a/one'), path.join(low, 'c/three'));
+    await writeLayer(top, { 'c/three': { whiteout: true } }, 'aufs');
+    const upper = path.join(root, 'u');
+    await fsp.mkdir(upper);
+    const u = await UnionFs.open({ lowerdir: [top, low], upperdir: upper, whiteout: 'aufs' });
+    expect((await u.stat('/a/one')).nlink).toBe(3);
+    await u.appendFile('/a/one', '+more');
+    expect(await u.readFile('/b/two', 'utf8')).toBe('shared+more');
+    const [s1, s2] = await Promise.all([u.stat('/a/one'), u.stat('/b/two')]);
+    expect(s1.ino).toBe(s2.ino);
+    expect(s1.nlink).toBe(2);
+    await expect(u.stat('/c/three')).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await fsp.readFile(path.join(low, 'a/one'), 'utf8')).toBe('shared');
+  });
+});
