@@ -8,6 +8,7 @@ import type { Layer } from './layers/layer.js';
 import { UPPER, ORIGIN_XATTR, type DirNode, type Entry, type UnionCore } from './core.js';
 import { childRel } from './path.js';
 import { fsError, isErrno } from './errors.js';
+import { overlayXattrPrefix } from './layers/whiteout-overlay.js';
 
 const { S_IFDIR, S_IFREG, S_IFLNK, S_IFMT } = fs.constants;
 const isRoot = process.getuid?.() === 0;
@@ -95,11 +96,12 @@ export async function ensureUpperDir(core: UnionCore, node: DirNode): Promise<vo
 }
 
 /** Writes a copy of the non-directory `e` (from a lower layer) at `rel` in layer `to`. */
-async function copyObject(core: UnionCore, e: Entry, to: Layer, rel: string, st: fs.Stats, ino: number): Promise<void> {
+async function copyObject(core: UnionCore, e: Entry, to: Layer, rel: string, st: fs.Stats, ino: number, dataSrc?: Entry): Promise<void> {
   const from = core.layer(e.layer);
   const type = st.mode & S_IFMT;
   if (type === S_IFREG) {
-    await to.copyFileFrom(from, e.rel, rel);
+    const d = dataSrc ?? e;
+    await to.copyFileFrom(core.layer(d.layer), d.rel, rel);
   } else if (type === S_IFLNK) {
     await to.symlink(await core.layerReadlink(e.layer, e.rel), rel);
   } else {
@@ -116,7 +118,7 @@ async function copyObject(core: UnionCore, e: Entry, to: Layer, rel: string, st:
  * union shows becomes a hard link to the copy, so the names stay one inode (as the kernel does
  * with index=on, but leaving an upper layer that needs no index to be read).
  */
-export async function copyUp(core: UnionCore, dir: DirNode, name: string): Promise<Entry> {
+export async function copyUp(core: UnionCore, dir: DirNode, name: string, metaOnly = false): Promise<Entry> {
   await ensureUpperDir(core, dir);
   const rel = childRel(dir.rel, name);
   const first = (await core.dataOf(dir)).entries.get(name);
@@ -129,14 +131,21 @@ export async function copyUp(core: UnionCore, dir: DirNode, name: string): Promi
     const data = await core.dataOf(dir);
     const e = data.entries.get(name);
     if (!e) throw fsError('ENOENT', 'copyup', '/' + rel);
-    if (e.layer === UPPER) return e;
+    if (e.layer === UPPER) {
+      if (!metaOnly && e.type === S_IFREG && (await core.isMetacopy(e.rel))) await completeMetacopy(core, dir, name, e);
+      return e;
+    }
     if (e.type === S_IFDIR) {
       await ensureUpperDir(core, core.child(dir, name));
       return data.entries.get(name)!;
     }
     const st = await core.layerLstat(e.layer, e.rel);
     const ino = await core.unionIno(e.layer, e.rel, st);
-    await buildIntoUpper(core, rel, (l, r) => copyObject(core, e, l, r, st, ino));
+    if (metaOnly && core.metacopy && e.type === S_IFREG && st.nlink === 1) {
+      await buildIntoUpper(core, rel, (l, r) => copyMetaOnly(core, e, l, r, st, ino));
+    } else {
+      await buildIntoUpper(core, rel, (l, r) => copyObject(core, e, l, r, st, ino));
+    }
     const ust = await core.layer(UPPER).lstat(rel);
     core.originIno.set(ust.ino, ino);
     core.noteUpper(dir, name, e.type);
@@ -144,6 +153,38 @@ export async function copyUp(core: UnionCore, dir: DirNode, name: string): Promi
     for (const l of core.copyUpListeners) await l(ino, rel);
     return data.entries.get(name) ?? { layer: UPPER, type: e.type, rel };
   });
+}
+
+/** The metadata of lower file `e` at `rel` in `to`: right size (sparse), no data, the metacopy mark. */
+async function copyMetaOnly(core: UnionCore, e: Entry, to: Layer, rel: string, st: fs.Stats, ino: number): Promise<void> {
+  const h = await to.open(rel, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600);
+  try {
+    await h.truncate(st.size);
+  } finally {
+    await h.close();
+  }
+  await copyXattrs(core, core.layer(e.layer), e.rel, to, rel);
+  await to.setxattr(rel, overlayXattrPrefix() + 'metacopy', Buffer.alloc(0));
+  await copyMeta(core, to, rel, st, ino);
+}
+
+/** Brings the data of a metacopy upper file up from the lower layer that holds it. */
+async function completeMetacopy(core: UnionCore, dir: DirNode, name: string, e: Entry): Promise<void> {
+  const data = await core.dataOf(dir);
+  const src = data.lower.get(name);
+  const upper = core.layer(UPPER);
+  const st = await upper.lstat(e.rel);
+  const ino = await core.unionIno(UPPER, e.rel, st);
+  await buildIntoUpper(core, e.rel, async (l, r) => {
+    if (src) await l.copyFileFrom(core.layer(src.layer), src.rel, r);
+    else await (await l.open(r, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600)).close();
+    await copyXattrs(core, upper, e.rel, l, r);
+    await l.removexattr(r, overlayXattrPrefix() + 'metacopy').catch(() => undefined);
+    await copyMeta(core, l, r, st, ino);
+  });
+  const ust = await upper.lstat(e.rel);
+  core.originIno.set(ust.ino, ino);
+  for (const l of core.copyUpListeners) await l(ino, e.rel);
 }
 
 /** Every path of each multiply-linked regular file of a lower layer, by inode (built once per layer). */
@@ -206,7 +247,8 @@ export async function copyTree(core: UnionCore, src: DirNode, to: Layer, rel: st
         continue;
       }
       const ino = await core.unionIno(e.layer, e.rel, est);
-      await copyObject(core, e, to, d, est, ino);
+      const dataSrc = e.layer === UPPER && e.type === S_IFREG && (await core.isMetacopy(e.rel)) ? data.lower.get(name) : undefined;
+      await copyObject(core, e, to, d, est, ino, dataSrc);
       if (est.nlink > 1) links.set(key, d);
     }
     await copyXattrs(core, core.layer(top.layer), top.rel, to, dst);

@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import type { Layer } from './layers/layer.js';
 import type { DirLayer } from './layers/dir-layer.js';
 import type { LayerDirInfo, WhiteoutFormat } from './layers/whiteout.js';
+import { getOverlayXattr } from './layers/whiteout-overlay.js';
 import { fsError, isErrno, relabel } from './errors.js';
 import { childRel, joinComponents, pathString, splitPath } from './path.js';
 import { KeyedMutex, RwLock } from './locks.js';
@@ -81,6 +82,7 @@ export interface CoreOptions {
   workdir: string | null;
   readonly: boolean;
   cacheEntries?: number;
+  metacopy?: boolean;
 }
 
 export class UnionCore {
@@ -91,6 +93,8 @@ export class UnionCore {
   /** The work directory as a layer: temp files are made there and renamed into the upper layer. */
   work: DirLayer | null = null;
   readonly readonly: boolean;
+  /** Metadata-only copy-up (overlay format, like the kernel's metacopy=on). */
+  readonly metacopy: boolean;
   readonly root = new DirNode('', null);
   readonly mutex = new KeyedMutex();
   /** Directory renames take this exclusively; every other change takes it shared. */
@@ -113,6 +117,7 @@ export class UnionCore {
     this.format = opts.format;
     this.workdir = opts.workdir;
     this.readonly = opts.readonly;
+    this.metacopy = opts.metacopy === true && opts.format.name === 'overlay';
     const max = opts.cacheEntries ?? 1_000_000;
     this.layerInfo = new LRUCache({ maxSize: max, sizeCalculation: (v) => v.entries.size + v.whiteouts.size + 1 });
     this.lowerStats = new LRUCache({ max: Math.max(1000, max >> 2) });
@@ -449,6 +454,12 @@ export class UnionCore {
       }
       throw relabel(e, syscall, pathString(p));
     }
+  }
+
+  /** Whether an upper regular file holds metadata only, its data still in a lower layer. */
+  async isMetacopy(rel: string): Promise<boolean> {
+    if (!this.metacopy) return false;
+    return (await getOverlayXattr(this.layer(UPPER), rel, 'metacopy')) !== null;
   }
 
   /** Throws EROFS when the union has no upper layer. */

@@ -46,6 +46,8 @@ export class UnionFileHandle {
     public readonly unionPath: string,
     public readonly unionIno: number,
     public readonly flags: number,
+    /** For a metacopy file read from its lower data: the upper path holding its metadata. */
+    private metaRel: string | null = null,
   ) {}
 
   /** The real file descriptor in the layer holding the file (-1 for memory layers). */
@@ -65,6 +67,7 @@ export class UnionFileHandle {
     const old = this.h;
     this.h = nh;
     this.layer = UPPER;
+    this.metaRel = null;
     await old.close();
   }
 
@@ -177,7 +180,7 @@ export class UnionFileHandle {
 
   async stat(): Promise<fs.Stats> {
     const h = this.check('fstat');
-    const st = await h.stat();
+    const st = this.metaRel !== null ? await this.host.core.layer(UPPER).lstat(this.metaRel) : await h.stat();
     return unionStats(st, this.unionIno, this.host.core.dev);
   }
 

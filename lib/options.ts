@@ -24,6 +24,12 @@ export interface UnionOptions {
   readonly?: boolean;
   /** Host directories that bypass the layers. */
   volumes?: VolumeSpec[];
+  /**
+   * Metadata-only copy-up in the overlay format (like the kernel's metacopy=on): chmod, chown,
+   * utimes and xattr changes on a lower file copy no data. A kernel reading such an upper layer must
+   * be mounted with metacopy=on. Ignored for the aufs format. Default false.
+   */
+  metacopy?: boolean;
   /** Cap on cached directory entries (default 1,000,000). */
   cacheEntries?: number;
 }
@@ -83,6 +89,7 @@ export function parseMountOptions(optionStrings: string | string[]): ParsedMount
   let workdir: string | undefined;
   let whiteout: WhiteoutFormatName | undefined;
   let readonly = false;
+  let metacopy = false;
   const volumes: VolumeSpec[] = [];
   const other: string[] = [];
   for (const o of all) {
@@ -116,6 +123,10 @@ export function parseMountOptions(optionStrings: string | string[]): ParsedMount
         volumes.push({ hostdir: v.slice(0, i), path: v.slice(i + 1) });
         break;
       }
+      case 'metacopy':
+        if (val !== 'on' && val !== 'off') throw fsError('EINVAL', 'mount', undefined, undefined, `metacopy must be on or off, not ${val}`);
+        metacopy = val === 'on';
+        break;
       case 'ro':
         readonly = true;
         break;
@@ -133,6 +144,7 @@ export function parseMountOptions(optionStrings: string | string[]): ParsedMount
   if (upperdir) union.upperdir = upperdir;
   if (workdir) union.workdir = workdir;
   if (whiteout) union.whiteout = whiteout;
+  if (metacopy) union.metacopy = true;
   if (volumes.length) union.volumes = volumes;
   return { union, other, readonly };
 }

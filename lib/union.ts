@@ -45,7 +45,14 @@ export class UnionFs implements HandleHost {
   /** Opens a union of `lowerdir` (topmost first) and, when given, the writable `upperdir`. */
   static async open(opts: UnionOptions): Promise<UnionFs> {
     const s = await setup(opts);
-    const core = new UnionCore({ layers: s.layers, format: s.format, workdir: s.work?.root ?? null, readonly: s.readonly, ...(opts.cacheEntries ? { cacheEntries: opts.cacheEntries } : {}) });
+    const core = new UnionCore({
+      layers: s.layers,
+      format: s.format,
+      workdir: s.work?.root ?? null,
+      readonly: s.readonly,
+      metacopy: opts.metacopy === true,
+      ...(opts.cacheEntries ? { cacheEntries: opts.cacheEntries } : {}),
+    });
     core.work = s.work;
     await core.init();
     const u = new UnionFs(core);
@@ -95,13 +102,15 @@ export class UnionFs implements HandleHost {
     await this.copyUpResolved(r);
   }
 
-  private async copyUpResolved(r: Resolved & { entry: Entry }): Promise<Entry> {
-    if (r.entry.layer === UPPER) return r.entry;
+  /** Copies an entry up; `metaOnly` for metadata changes (no data copied when metacopy is on). */
+  private async copyUpResolved(r: Resolved & { entry: Entry }, metaOnly = false): Promise<Entry> {
     if (r.entry.type === S_IFDIR) {
+      if (r.entry.layer === UPPER) return r.entry;
       await ensureUpperDir(this.core, this.core.dirNodeOf(r));
       return { layer: UPPER, type: S_IFDIR, rel: childRel(r.dir ? r.dir.rel : '', r.name) };
     }
-    return copyUp(this.core, r.dir!, r.name);
+    if (r.entry.layer === UPPER && (!this.core.metacopy || metaOnly || r.entry.type !== S_IFREG)) return r.entry;
+    return copyUp(this.core, r.dir!, r.name, metaOnly);
   }
 
   release(h: UnionFileHandle): void {
@@ -251,7 +260,7 @@ export class UnionFs implements HandleHost {
       if (r.entry.type === S_IFLNK) throw fsError('ELOOP', 'open', ps);
       if (r.entry.type === S_IFDIR && wantsWrite) throw fsError('EISDIR', 'open', ps);
       if ((f & O_DIRECTORY) && r.entry.type !== S_IFDIR) throw fsError('ENOTDIR', 'open', ps);
-      if (!wantsWrite) return this.openEntry(r.entry, r.path, f, ps);
+      if (!wantsWrite) return this.openEntry(r.entry, r.path, f, ps, r);
       return this.change('open', ps, async () => {
         const e = await this.copyUpResolved(r as Resolved & { entry: Entry });
         return this.openEntry(e, r.path, f & ~(O_CREAT | O_EXCL), ps);
@@ -280,11 +289,14 @@ export class UnionFs implements HandleHost {
     );
   }
 
-  private async openEntry(e: Entry, unionPath: string, flags: number, ps: string): Promise<UnionFileHandle> {
+  private async openEntry(e: Entry, unionPath: string, flags: number, ps: string, r?: Resolved): Promise<UnionFileHandle> {
     try {
-      const lh = await this.core.layer(e.layer).open(e.rel, flags & ~O_CREAT);
       const st = await this.core.statEntry(e);
-      const h = new UnionFileHandle(this, lh, e.layer, unionPath, st.ino, flags);
+      // A metacopy file's data is still in the lower layer: read it there until a write copies it up.
+      let data = e;
+      if (r?.data && e.layer === UPPER && e.type === S_IFREG && (await this.core.isMetacopy(e.rel))) data = r.data.lower.get(r.name) ?? e;
+      const lh = await this.core.layer(data.layer).open(data.rel, flags & ~O_CREAT);
+      const h = new UnionFileHandle(this, lh, data.layer, unionPath, st.ino, flags, data === e ? null : e.rel);
       this.handles.add(h);
       return h;
     } catch (err) {
@@ -512,12 +524,12 @@ export class UnionFs implements HandleHost {
 
   // ---- metadata ----
 
-  private async changeMeta(p: fs.PathLike, syscall: string, follow: boolean, fn: (e: Entry) => Promise<void>): Promise<void> {
+  private async changeMeta(p: fs.PathLike, syscall: string, follow: boolean, fn: (e: Entry) => Promise<void>, metaOnly = true): Promise<void> {
     this.live();
     const ps = pathString(p);
     const r = await this.core.existing(p, syscall, follow);
     await this.change(syscall, ps, async () => {
-      const e = await this.copyUpResolved(r);
+      const e = await this.copyUpResolved(r, metaOnly);
       await fn(e);
     });
   }
@@ -547,7 +559,7 @@ export class UnionFs implements HandleHost {
     this.live();
     const r = await this.core.existing(p, 'open', true);
     if (r.entry.type === S_IFDIR) throw fsError('EISDIR', 'open', pathString(p));
-    return this.changeMeta(p, 'open', true, (e) => this.core.layer(UPPER).truncate(e.rel, len));
+    return this.changeMeta(p, 'open', true, (e) => this.core.layer(UPPER).truncate(e.rel, len), false);
   }
 
   // ---- extended attributes (never following a last symlink, like the l*xattr calls) ----

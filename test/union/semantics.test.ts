@@ -349,3 +349,54 @@ describe('hard links inside a lower layer', () => {
     expect(await fsp.readFile(path.join(low, 'a/one'), 'utf8')).toBe('shared');
   });
 });
+
+describe.skipIf(!canOverlay)(`metacopy (overlay format)${canOverlay ? '' : ' — skipped: needs root and the native addon'}`, () => {
+  it('metadata changes copy no data; the first data change brings it up; the kernel reads the result', async () => {
+    const root = await tempDir();
+    const low = path.join(root, 'low');
+    await writeLayer(low, { 'big/file': 'x'.repeat(100_000), 'big/other': 'o', 'meta/only': 'still lower data' }, 'overlay');
+    const upper = path.join(root, 'u');
+    const work = path.join(root, 'w');
+    await fsp.mkdir(upper);
+    await fsp.mkdir(work);
+    const u = await UnionFs.open({ lowerdir: [low], upperdir: upper, workdir: work, whiteout: 'overlay', metacopy: true });
+    const ino = (await u.stat('/big/file')).ino;
+    await u.chmod('/big/file', 0o600);
+    await u.chmod('/big/other', 0o640);
+    const real = await fsp.stat(path.join(upper, 'big/file'));
+    expect(real.size).toBe(100_000);
+    expect(real.blocks).toBe(0);
+    expect(execFileSync('getfattr', ['--absolute-names', '-d', '-m', 'trusted.overlay.metacopy', path.join(upper, 'big/file')], { encoding: 'utf8' })).toContain('metacopy');
+    expect(await u.readFile('/big/file', 'utf8')).toBe('x'.repeat(100_000));
+    const h = await u.open('/big/file', 'r');
+    expect(((await h.stat()).mode & 0o777)).toBe(0o600);
+    await u.appendFile('/big/file', 'y');
+    const b = Buffer.alloc(10);
+    expect((await h.read(b, 0, 10, 99_995)).bytesRead).toBe(6);
+    expect(b.subarray(0, 6).toString()).toBe('xxxxxy');
+    await h.close();
+    expect((await u.stat('/big/file')).ino).toBe(ino);
+    expect((await fsp.stat(path.join(upper, 'big/file'))).blocks).toBeGreaterThan(0);
+    await u.rename('/big/other', '/big/moved');
+    expect(await u.readFile('/big/moved', 'utf8')).toBe('o');
+    // Left as metacopy for the kernel to read.
+    await u.chown('/meta/only', 1234, 5678);
+    expect((await fsp.stat(path.join(upper, 'meta/only'))).blocks).toBe(0);
+    const ours = await readTree(u as never, '/');
+    await u.close();
+    const mnt = path.join(root, 'mnt');
+    await fsp.mkdir(mnt);
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${upper}:${low},metacopy=on,redirect_dir=on`, mnt]);
+    try {
+      const fsl = {
+        readdir: (p: string) => fsp.readdir(path.join(mnt, p)),
+        lstat: (p: string) => fsp.lstat(path.join(mnt, p)),
+        readFile: (p: string) => fsp.readFile(path.join(mnt, p)),
+        readlink: (p: string) => fsp.readlink(path.join(mnt, p)),
+      };
+      expect(await readTree(fsl, '/')).toEqual(ours);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+});
