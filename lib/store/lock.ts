@@ -1,0 +1,73 @@
+// The store's inter-process lock: flock(2) on <root>/lock, taken by util-linux `flock` on a file
+// descriptor this process shares with it, so the kernel drops the lock if this process dies.
+import fs from 'node:fs';
+import { spawn } from 'node:child_process';
+import { fsError, isErrno } from '../errors.js';
+
+export type LockMode = 'shared' | 'exclusive';
+
+/** Releases a held lock (idempotent). */
+export type Release = () => void;
+
+/** Seconds to wait for the lock before giving up (UFS_LOCK_TIMEOUT overrides). */
+export function lockTimeout(): number {
+  const v = Number(process.env.UFS_LOCK_TIMEOUT);
+  return Number.isFinite(v) && v > 0 ? v : 120;
+}
+
+function flockOn(fd: number, mode: LockMode, seconds: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const args = [mode === 'shared' ? '-s' : '-x', '-w', String(seconds), '3'];
+    const c = spawn('flock', args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    let err = '';
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('error', (e) => {
+      if (isErrno(e, 'ENOENT')) reject(fsError('ENOTSUP', 'flock', undefined, undefined, 'the store lock needs the `flock` command (util-linux): install it'));
+      else reject(e);
+    });
+    c.on('close', (code) => {
+      if (code === 0 || code === 1) resolve(code);
+      else reject(fsError('EIO', 'flock', undefined, undefined, `flock failed (exit ${code}): ${err.trim()}`));
+    });
+  });
+}
+
+/** Who holds (or last held) the exclusive lock, as written into the lock file. */
+function holder(file: string): string {
+  try {
+    const t = fs.readFileSync(file, 'utf8').trim();
+    return t ? ` by ${t}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Takes the lock file `file` in `mode`. The returned function releases it. Rejects with EBUSY
+ * (naming the holder) after `seconds`.
+ */
+export async function acquireLock(file: string, mode: LockMode, seconds = lockTimeout()): Promise<Release> {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+  let code: number;
+  try {
+    code = await flockOn(fd, mode, seconds);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  if (code !== 0) {
+    fs.closeSync(fd);
+    throw fsError('EBUSY', 'flock', file, undefined, `the store is locked${holder(file)}; waited ${seconds} s (set UFS_LOCK_TIMEOUT to wait longer)`);
+  }
+  if (mode === 'exclusive') {
+    const who = Buffer.from(`pid ${process.pid} (${process.argv.slice(1, 4).join(' ')})\n`);
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, who, 0, who.length, 0);
+  }
+  let open = true;
+  return () => {
+    if (!open) return;
+    open = false;
+    fs.closeSync(fd);
+  };
+}
