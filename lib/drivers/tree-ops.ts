@@ -62,17 +62,36 @@ async function lstatOrNull(p: string): Promise<fs.Stats | null> {
   }
 }
 
-/** Gives directory `dst` the mode, owner, xattrs and times of `src`. */
-export async function copyDirMetadata(src: string, dst: string): Promise<void> {
+/** A directory's metadata, captured before its content changes (which moves its mtime). */
+export interface DirMetadata {
+  st: fs.Stats;
+  xattrs: Map<string, Buffer>;
+}
+
+export async function readDirMetadata(src: string): Promise<DirMetadata> {
   const st = await fsp.lstat(src);
+  const xattrs = new Map<string, Buffer>();
+  const n = native();
+  if (n) {
+    try {
+      for (const name of await n.llistxattr(src)) xattrs.set(name, await n.lgetxattr(src, name));
+    } catch (e) {
+      if (!isErrno(e, 'ENOTSUP', 'EOPNOTSUPP')) throw e;
+    }
+  }
+  return { st, xattrs };
+}
+
+/** Gives directory `dst` the mode, owner, xattrs and times captured in `md`. */
+export async function applyDirMetadata(md: DirMetadata, dst: string): Promise<void> {
+  const { st, xattrs } = md;
   await fsp.chmod(dst, st.mode & 0o7777);
   if (process.getuid?.() === 0) await fsp.lchown(dst, st.uid, st.gid);
   const n = native();
   if (n) {
     try {
-      const want = new Set(await n.llistxattr(src));
-      for (const name of await n.llistxattr(dst)) if (!want.has(name)) await n.lremovexattr(dst, name);
-      for (const name of want) await n.lsetxattr(dst, name, await n.lgetxattr(src, name), 0);
+      for (const name of await n.llistxattr(dst)) if (!xattrs.has(name)) await n.lremovexattr(dst, name);
+      for (const [name, v] of xattrs) await n.lsetxattr(dst, name, v, 0);
     } catch (e) {
       if (!isErrno(e, 'ENOTSUP', 'EOPNOTSUPP')) throw e;
     }
@@ -88,6 +107,8 @@ export async function mergeStagedIntoTree(staged: string, target: string): Promi
   const layer = new DirLayer(staged);
   async function merge(rel: string): Promise<void> {
     const info = await aufsFormat.readDir(layer, rel);
+    // Captured first: moving the children out changes the staged directory's times.
+    const md = await readDirMetadata(layer.real(rel));
     const tdir = rel === '' ? target : path.join(target, rel);
     if (info.opaque) {
       for (const name of await fsp.readdir(tdir)) if (!info.entries.has(name)) await removeTree(path.join(tdir, name));
@@ -104,7 +125,7 @@ export async function mergeStagedIntoTree(staged: string, target: string): Promi
       if (tst && (tst.mode & S_IFMT) === S_IFDIR) await removeTree(t);
       await fsp.rename(s, t);
     }
-    await copyDirMetadata(layer.real(rel), tdir);
+    await applyDirMetadata(md, tdir);
   }
   await merge('');
 }
