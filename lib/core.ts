@@ -74,6 +74,8 @@ export interface Resolved {
   data: MergedData | null;
   name: string;
   entry: Entry | undefined;
+  /** The path ended in '/' (or '/.'): it names a directory, so a file there is ENOTDIR. */
+  trailingSlash?: boolean;
 }
 
 export interface CoreOptions {
@@ -327,6 +329,16 @@ export class UnionCore {
    */
   async resolve(p: unknown, syscall: string, follow: boolean): Promise<Resolved> {
     const original = pathString(p);
+    const trailing = original.length > 1 && (original.endsWith('/') || original.endsWith('/.'));
+    const r = await this.resolveInner(original, syscall, follow || trailing);
+    if (trailing) {
+      if (r.entry && r.entry.type !== S_IFDIR) throw fsError('ENOTDIR', syscall, original);
+      r.trailingSlash = true;
+    }
+    return r;
+  }
+
+  private async resolveInner(original: string, syscall: string, follow: boolean): Promise<Resolved> {
     let todo = splitPath(original, syscall);
     const stack: string[] = [];
     let links = 0;

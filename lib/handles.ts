@@ -75,10 +75,13 @@ export class UnionFileHandle {
     if (this.layer !== UPPER) await this.host.copyUpPath(this.unionPath);
   }
 
+  read<T extends NodeJS.ArrayBufferView>(buffer: T, offset?: number | null, length?: number | null, position?: number | bigint | null): Promise<ReadResult<T>>;
+  read<T extends NodeJS.ArrayBufferView>(buffer: T, options?: ReadOptions<T>): Promise<ReadResult<T>>;
+  read<T extends NodeJS.ArrayBufferView = Buffer>(options?: ReadOptions<T>): Promise<ReadResult<T>>;
   async read<T extends NodeJS.ArrayBufferView = Buffer>(
     buffer?: T | ReadOptions<T>,
-    offset?: number | ReadOptions<T>,
-    length?: number,
+    offset?: number | null | ReadOptions<T>,
+    length?: number | null,
     position?: number | bigint | null,
   ): Promise<ReadResult<T>> {
     let buf: T;
@@ -99,7 +102,7 @@ export class UnionFileHandle {
         pos = offset.position;
       } else {
         off = offset ?? 0;
-        len = length;
+        len = length ?? undefined;
         pos = position;
       }
     }
@@ -155,6 +158,9 @@ export class UnionFileHandle {
     return { bytesWritten: written, buffer: data };
   }
 
+  async readFile(options?: { encoding?: null } | null): Promise<Buffer>;
+  async readFile(options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
+  async readFile(options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<Buffer | string>;
   async readFile(options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<Buffer | string> {
     const enc = typeof options === 'string' ? options : (options?.encoding ?? null);
     const chunks: Buffer[] = [];

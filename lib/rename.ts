@@ -50,6 +50,7 @@ async function renameLocked(
   const de = ddata.entries.get(dst.name);
   if (src.path === dst.path) return;
   const srcIsDir = se.type === S_IFDIR;
+  if (!srcIsDir && (src.trailingSlash || dst.trailingSlash)) throw fsError('ENOTDIR', syscall, oldPath, newPath);
   if (srcIsDir && (dst.path + '/').startsWith(src.path + '/')) throw fsError('EINVAL', syscall, oldPath, newPath);
   if (de) {
     const dstIsDir = de.type === S_IFDIR;

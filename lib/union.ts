@@ -225,6 +225,8 @@ export class UnionFs implements HandleHost {
     return r.path;
   }
 
+  async readFile(p: fs.PathLike | UnionFileHandle, opts?: { encoding?: null; flag?: OpenFlags } | null): Promise<Buffer>;
+  async readFile(p: fs.PathLike | UnionFileHandle, opts: { encoding: BufferEncoding; flag?: OpenFlags } | BufferEncoding): Promise<string>;
   async readFile(p: fs.PathLike | UnionFileHandle, opts?: { encoding?: BufferEncoding | null; flag?: OpenFlags } | BufferEncoding | null): Promise<Buffer | string>;
   async readFile(p: fs.PathLike | UnionFileHandle, opts?: { encoding?: BufferEncoding | null; flag?: OpenFlags } | BufferEncoding | null): Promise<Buffer | string> {
     const o = typeof opts === 'string' ? { encoding: opts } : (opts ?? {});
@@ -267,6 +269,7 @@ export class UnionFs implements HandleHost {
       });
     }
     if (!(f & O_CREAT)) throw fsError('ENOENT', 'open', ps);
+    if (r.trailingSlash) throw fsError('EISDIR', 'open', ps);
     if (!r.dir) throw fsError('EISDIR', 'open', ps);
     if (this.core.format.isReservedName(r.name)) throw fsError('EPERM', 'open', ps);
     return this.change('open', ps, () =>
@@ -353,7 +356,7 @@ export class UnionFs implements HandleHost {
       if (c === '..') continue;
       try {
         const st = await this.stat(cur);
-        if (!st.isDirectory()) throw fsError('ENOTDIR', 'mkdir', ps);
+        if (!st.isDirectory()) throw fsError(cur === `/${parts.filter((x) => x !== '..').join('/')}` ? 'EEXIST' : 'ENOTDIR', 'mkdir', ps);
         continue;
       } catch (e) {
         if (!isErrno(e, 'ENOENT')) throw relabel(e, 'mkdir', ps);

@@ -149,6 +149,11 @@ class MemHandle implements LayerHandle {
   async chown(uid: number, gid: number): Promise<void> {
     if (uid !== -1) this.n.uid = uid;
     if (gid !== -1) this.n.gid = gid;
+    // Like Linux: changing a regular file's owner drops setuid, and setgid when group-executable.
+    if ((this.n.mode & S_IFMT) === S_IFREG) {
+      this.n.mode &= ~0o4000;
+      if (this.n.mode & 0o010) this.n.mode &= ~0o2000;
+    }
     this.n.ctimeMs = Date.now();
   }
   async utimes(atime: number | Date, mtime: number | Date): Promise<void> {
@@ -261,6 +266,7 @@ export class MemLayer implements Layer {
     if (n.children.size) throw fsError('ENOTEMPTY', 'rmdir', rel);
     dir.children!.delete(name);
     dir.nlink--;
+    dir.mtimeMs = dir.ctimeMs = Date.now();
   }
 
   async unlink(rel: string): Promise<void> {
@@ -270,7 +276,7 @@ export class MemLayer implements Layer {
     if (n.children) throw fsError('EISDIR', 'unlink', rel);
     dir.children!.delete(name);
     n.nlink--;
-    n.ctimeMs = dir.mtimeMs = Date.now();
+    n.ctimeMs = dir.mtimeMs = dir.ctimeMs = Date.now();
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -288,6 +294,7 @@ export class MemLayer implements Layer {
     }
     a.dir.children!.delete(a.name);
     b.dir.children!.set(b.name, n);
+    a.dir.mtimeMs = a.dir.ctimeMs = b.dir.mtimeMs = b.dir.ctimeMs = n.ctimeMs = Date.now();
     if (n.children && a.dir !== b.dir) {
       a.dir.nlink--;
       b.dir.nlink++;
