@@ -5,7 +5,7 @@ import { RegistryError, parseErrorBody } from './errors.js';
 import { Transport, discard, readBody, retryAfterMs, type Body, type HttpResponse, type TransportOptions } from './http.js';
 import { MANIFEST_ACCEPT, MANIFEST_MAX_BYTES, digestLike, sha256Digest } from './manifest.js';
 import { apiHost, type Reference } from './reference.js';
-import { isRetryable, withRetry, type RetryOptions } from './retry.js';
+import { withRetry, type RetryOptions } from './retry.js';
 
 export interface ClientOptions extends CredentialOptions, TransportOptions, RetryOptions {
   /** Use plain HTTP without trying HTTPS first (allowed only for loopback hosts or with `insecure`). */
@@ -211,11 +211,6 @@ export class RegistryClient {
       throw this.error('putManifest', { code: 'EINTEGRITY', message: `registry stored manifest as ${theirs}, we sent ${ours}` });
     }
     return ours;
-  }
-
-  /** Whether an error from this client is worth retrying (exposed for the pull and push loops). */
-  static isRetryable(e: unknown): boolean {
-    return isRetryable(e);
   }
 
   close(): void {
