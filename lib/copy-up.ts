@@ -6,7 +6,7 @@ import fsp from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { Layer } from './layers/layer.js';
 import { UPPER, ORIGIN_XATTR, type DirNode, type Entry, type UnionCore } from './core.js';
-import { childRel } from './path.js';
+import { childRel, parentRel } from './path.js';
 import { fsError, isErrno } from './errors.js';
 import { overlayXattrPrefix } from './layers/whiteout-overlay.js';
 
@@ -27,18 +27,22 @@ export function tempName(): string {
 export async function buildIntoUpper(core: UnionCore, upperRel: string, make: (layer: Layer, rel: string) => Promise<void>): Promise<void> {
   const upper = core.layer(UPPER);
   const work = core.work;
+  // A copy-up is no change to the directory holding the object: keep its times (as the kernel does).
+  const parent = parentRel(upperRel);
+  const pst = await upper.lstat(parent);
   if (!work || !upper.root) {
     await make(upper, upperRel);
-    return;
+  } else {
+    const tmp = tempName();
+    try {
+      await make(work, tmp);
+      await fsp.rename(work.real(tmp), upper.root + '/' + upperRel);
+    } catch (e) {
+      await fsp.rm(work.real(tmp), { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
   }
-  const tmp = tempName();
-  try {
-    await make(work, tmp);
-    await fsp.rename(work.real(tmp), upper.root + '/' + upperRel);
-  } catch (e) {
-    await fsp.rm(work.real(tmp), { recursive: true, force: true }).catch(() => undefined);
-    throw e;
-  }
+  await upper.lutimes(parent, pst.atime, pst.mtime);
 }
 
 /** Copies user-visible xattrs (not the formats' own) of `src` in layer `from` to `dst` in `to`. */
@@ -217,7 +221,10 @@ async function linkSiblings(core: UnionCore, e: Entry, st: fs.Stats, upperRel: s
     const r = await core.resolve('/' + other, 'link', false).catch(() => null);
     if (!r || !r.dir || !r.entry || r.entry.layer !== e.layer || r.entry.rel !== other) continue;
     await ensureUpperDir(core, r.dir);
-    await core.layer(UPPER).link(upperRel, other);
+    const upper = core.layer(UPPER);
+    const pst = await upper.lstat(r.dir.rel);
+    await upper.link(upperRel, other);
+    await upper.lutimes(r.dir.rel, pst.atime, pst.mtime);
     core.noteUpper(r.dir, r.name, S_IFREG);
   }
 }
@@ -226,7 +233,7 @@ async function linkSiblings(core: UnionCore, e: Entry, st: fs.Stats, upperRel: s
  * Copies the whole merged tree of directory `src` into `to` at `rel` (for renaming a directory
  * that has lower parts): data, metadata and hard links within the tree are kept.
  */
-export async function copyTree(core: UnionCore, src: DirNode, to: Layer, rel: string): Promise<void> {
+export async function copyTree(core: UnionCore, src: DirNode, to: Layer, rel: string, opaqueRoot = false): Promise<void> {
   const links = new Map<string, string>();
   const walk = async (node: DirNode, dst: string): Promise<void> => {
     const data = await core.dataOf(node);
@@ -252,6 +259,8 @@ export async function copyTree(core: UnionCore, src: DirNode, to: Layer, rel: st
       if (est.nlink > 1) links.set(key, d);
     }
     await copyXattrs(core, core.layer(top.layer), top.rel, to, dst);
+    // Marked opaque before its times are set: an aufs marker file would change them.
+    if (opaqueRoot && dst === rel) await core.format.setOpaque(to, dst);
     await copyMeta(core, to, dst, st, await core.unionIno(top.layer, top.rel, st));
   };
   await walk(src, rel);

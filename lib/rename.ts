@@ -11,7 +11,7 @@ import { childRel } from './path.js';
 import { fsError } from './errors.js';
 import { native, RENAME_WHITEOUT } from './native.js';
 
-const { S_IFDIR } = fs.constants;
+const { S_IFDIR, S_IFREG } = fs.constants;
 
 export async function rename(core: UnionCore, oldPath: string, newPath: string): Promise<void> {
   const syscall = 'rename';
@@ -66,6 +66,10 @@ async function renameLocked(
     }
   }
   if (core.format.isReservedName(dst.name)) throw fsError('EPERM', syscall, oldPath, newPath);
+  // A replaced lower file with other names: copy its group up first, so they keep one inode.
+  if (de && de.layer !== UPPER && de.type === S_IFREG && (await core.layerLstat(de.layer, de.rel)).nlink > 1) {
+    await copyUp(core, dstDir, dst.name);
+  }
   if (srcIsDir) await renameDir(core, src, dst);
   else await renameFile(core, src, dst);
 }
@@ -122,8 +126,7 @@ async function renameDir(core: UnionCore, src: Resolved, dst: Resolved): Promise
     if (work && upper.root) {
       const tmp = tempName();
       try {
-        await copyTree(core, srcNode, work, tmp);
-        await core.format.setOpaque(work, tmp);
+        await copyTree(core, srcNode, work, tmp, true);
         await purgeUpper(core, dstRel);
         await fsp.rename(work.real(tmp), `${upper.root}/${dstRel}`);
       } catch (e) {
@@ -132,8 +135,7 @@ async function renameDir(core: UnionCore, src: Resolved, dst: Resolved): Promise
       }
     } else {
       await purgeUpper(core, dstRel);
-      await copyTree(core, srcNode, upper, dstRel);
-      await core.format.setOpaque(upper, dstRel);
+      await copyTree(core, srcNode, upper, dstRel, true);
     }
   }
   if (core.format.name === 'aufs' && ddata.upperWhiteouts.has(dst.name)) await core.format.removeWhiteout(upper, dstDir.rel, dst.name);

@@ -393,9 +393,10 @@ export class UnionFs implements HandleHost {
     const src = await this.core.existing(existing, 'link', false).catch((e: unknown) => {
       throw relabel(e, 'link', es, ps);
     });
-    if (src.entry.type === S_IFDIR) throw fsError('EPERM', 'link', es, ps);
+    // As the kernel does: the new name is checked first, then the kind of the old one.
     const r = await this.core.resolve(p, 'link', false);
     if (r.entry || !r.dir) throw fsError('EEXIST', 'link', es, ps);
+    if (src.entry.type === S_IFDIR) throw fsError('EPERM', 'link', es, ps);
     if (this.core.format.isReservedName(r.name)) throw fsError('EPERM', 'link', es, ps);
     await this.change('link', ps, async () => {
       const e = await this.copyUpResolved(src);
@@ -470,7 +471,13 @@ export class UnionFs implements HandleHost {
     if (r.entry.type === S_IFDIR) throw fsError('EISDIR', 'unlink', ps);
     await this.change('unlink', ps, () =>
       this.lockDir(r, async () => {
-        if (!(await this.core.dataOf(r.dir!)).entries.has(r.name)) throw fsError('ENOENT', 'unlink', ps);
+        const e = (await this.core.dataOf(r.dir!)).entries.get(r.name);
+        if (!e) throw fsError('ENOENT', 'unlink', ps);
+        // A lower file with other names: copy the group up first, so the names left keep one inode
+        // whose link count drops (as the kernel does with index=on).
+        if (e.layer !== UPPER && e.type === S_IFREG && (await this.core.layerLstat(e.layer, e.rel)).nlink > 1) {
+          await copyUp(this.core, r.dir!, r.name);
+        }
         await removeName(this.core, r.dir!, r.name);
       }),
     );
