@@ -1,44 +1,24 @@
-// The FUSE adapter: fuse-native's callback operations translated to FuseTarget (UnionFs) calls.
-// Translation only — attributes, errno numbers, file handles — and no union logic of its own.
+// The FUSE adapter: each FUSE operation as one promise over FuseTarget (UnionFs) calls, whichever
+// binding delivers it. Translation only — attributes, handles, credentials — and no union logic.
 import fs from 'node:fs';
-import { toFuseStat, toFuseStatfs, type FuseStat, type FuseStatfs } from './attr.js';
-import { ERR, toErrno } from './errno.js';
+import { fsError } from '../errors.js';
+import type { StatsLike } from './attr.js';
 import type { FuseTarget, TargetHandle } from './target.js';
 
-type Cb<T = void> = T extends void ? (err: number) => void : (err: number, value?: T) => void;
+/** Who asked (known with ufs's own binding; fuse-native does not say). */
+export interface Caller {
+  uid: number;
+  gid: number;
+  pid: number;
+}
 
-/** The operations object fuse-native calls (its callback conventions, errors as negative errno). */
-export interface FuseOps {
-  init(cb: Cb): void;
-  getattr(path: string, cb: Cb<FuseStat>): void;
-  fgetattr(path: string, fd: number, cb: Cb<FuseStat>): void;
-  access(path: string, mode: number, cb: Cb): void;
-  statfs(path: string, cb: Cb<FuseStatfs>): void;
-  readdir(path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void): void;
-  open(path: string, flags: number, cb: Cb<number>): void;
-  create(path: string, mode: number, cb: Cb<number>): void;
-  read(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
-  write(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
-  flush(path: string, fd: number, cb: Cb): void;
-  release(path: string, fd: number, cb: Cb): void;
-  fsync(path: string, datasync: number, fd: number, cb: Cb): void;
-  truncate(path: string, size: number, cb: Cb): void;
-  ftruncate(path: string, fd: number, size: number, cb: Cb): void;
-  readlink(path: string, cb: Cb<string>): void;
-  chown(path: string, uid: number, gid: number, cb: Cb): void;
-  chmod(path: string, mode: number, cb: Cb): void;
-  utimens(path: string, atime: number, mtime: number, cb: Cb): void;
-  mknod(path: string, mode: number, dev: number, cb: Cb): void;
-  unlink(path: string, cb: Cb): void;
-  rename(src: string, dest: string, cb: Cb): void;
-  link(src: string, dest: string, cb: Cb): void;
-  symlink(target: string, path: string, cb: Cb): void;
-  mkdir(path: string, mode: number, cb: Cb): void;
-  rmdir(path: string, cb: Cb): void;
-  getxattr(path: string, name: string, position: number, cb: (err: number, value?: Buffer) => void): void;
-  setxattr(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void;
-  listxattr(path: string, cb: (err: number, list?: string[]) => void): void;
-  removexattr(path: string, name: string, cb: Cb): void;
+/** A time from utimensat: seconds and nanoseconds, or "now", or "leave it". */
+export type TimeSpec = { sec: number; nsec: number } | 'now' | 'omit';
+
+export interface OpenResult {
+  fh: number;
+  /** The kernel may keep this file's page cache from earlier opens. */
+  keepCache: boolean;
 }
 
 export interface AdapterOptions {
@@ -46,21 +26,27 @@ export interface AdapterOptions {
   readOnly: boolean;
 }
 
-/** The adapter's open-file table: FUSE file handles (32-bit, never 0) to target handles. */
+/** The adapter's open-file table: FUSE file handles (never 0, below 2^31) to target handles. */
 export class HandleTable {
   private readonly map = new Map<number, TargetHandle>();
   private next = 1;
 
   add(h: TargetHandle): number {
-    while (this.map.has(this.next) || this.next === 0) this.next = (this.next + 1) % 0x7fffffff;
+    while (this.map.has(this.next)) this.next = this.next >= 0x7ffffffe ? 1 : this.next + 1;
     const fh = this.next;
     this.map.set(fh, h);
-    this.next = (this.next + 1) % 0x7fffffff;
+    this.next = this.next >= 0x7ffffffe ? 1 : this.next + 1;
     return fh;
   }
 
-  get(fh: number): TargetHandle | undefined {
-    return this.map.get(fh);
+  get(fh: number): TargetHandle {
+    const h = this.map.get(fh);
+    if (!h) throw fsError('EBADF', 'fuse');
+    return h;
+  }
+
+  has(fh: number): boolean {
+    return this.map.has(fh);
   }
 
   take(fh: number): TargetHandle | undefined {
@@ -83,8 +69,8 @@ export class HandleTable {
 
 const NAME_MAX = 255;
 const O_ACCMODE = 3;
-const { O_APPEND, O_DIRECT, O_CREAT, O_EXCL, O_TRUNC, O_RDWR, S_IFMT, S_IFREG, O_WRONLY } = fs.constants;
-const UNCHANGED_ID = 0xffffffff;
+const S_ISGID = 0o2000;
+const { O_APPEND, O_DIRECT, O_CREAT, O_EXCL, O_TRUNC, O_RDWR, O_WRONLY, S_IFMT, S_IFREG } = fs.constants;
 
 /** True when some component of `p` is longer than NAME_MAX bytes (the kernel leaves this to us). */
 export function hasLongName(p: string): boolean {
@@ -93,7 +79,7 @@ export function hasLongName(p: string): boolean {
 }
 
 /** The parent of a union path ('/' for '/' and top-level names). */
-function parentOf(p: string): string {
+export function parentOf(p: string): string {
   const i = p.lastIndexOf('/');
   return i <= 0 ? '/' : p.slice(0, i);
 }
@@ -107,199 +93,251 @@ export function targetOpenFlags(flags: number): number {
   return flags & ~(O_APPEND | O_DIRECT | O_CREAT | O_EXCL | O_TRUNC);
 }
 
-/** Builds the fuse-native operations over `target`, with `handles` as the open-file table. */
-export function createOps(target: FuseTarget, opts: AdapterOptions, handles = new HandleTable()): FuseOps {
-  const writes = !opts.readOnly;
+function checkNames(...paths: Array<string | null>): void {
+  for (const p of paths) if (p !== null && hasLongName(p)) throw fsError('ENAMETOOLONG', 'fuse', p);
+}
 
-  /** Runs `fn` and reports its value or its error (as negative errno) through `cb`. */
-  function run<T>(cb: (err: number, value?: T) => void, fn: () => Promise<T>, ...paths: string[]): void {
-    for (const p of paths) {
-      if (hasLongName(p)) {
-        cb(ERR.ENAMETOOLONG);
-        return;
-      }
+const serverUid = process.getuid?.() ?? -1;
+const serverGid = process.getgid?.() ?? -1;
+
+/** The FUSE operations over `target`; every method resolves with its answer or rejects Node-shaped. */
+export class FuseAdapter {
+  readonly handles: HandleTable;
+  private readonly writes: boolean;
+
+  constructor(private readonly target: FuseTarget, readonly opts: AdapterOptions, handles = new HandleTable()) {
+    this.handles = handles;
+    this.writes = !opts.readOnly;
+  }
+
+  private writable(p: string | null): void {
+    if (!this.writes) throw fsError('EROFS', 'fuse', p ?? undefined);
+  }
+
+  /**
+   * A new inode made for another user belongs to that user (the server runs as root): owner from the
+   * caller, group from the caller unless the parent directory is set-group-ID (then the filesystem
+   * already gave it the parent's group).
+   */
+  private async own(p: string, caller: Caller | undefined): Promise<void> {
+    if (!caller || serverUid !== 0 || (caller.uid === serverUid && caller.gid === serverGid)) return;
+    const parent = await this.target.lstat(parentOf(p));
+    const gid = parent.mode & S_ISGID ? -1 : caller.gid;
+    await this.target.lchown(p, caller.uid, gid);
+  }
+
+  async getattr(p: string): Promise<StatsLike> {
+    checkNames(p);
+    return this.target.lstat(p);
+  }
+
+  async fgetattr(p: string | null, fh: number): Promise<StatsLike> {
+    if (!this.handles.has(fh) && p !== null) return this.getattr(p);
+    return this.handles.get(fh).stat();
+  }
+
+  async access(p: string, mode: number): Promise<void> {
+    checkNames(p);
+    if (!this.writes && mode & fs.constants.W_OK) {
+      await this.target.access(p, fs.constants.F_OK);
+      throw fsError('EROFS', 'access', p);
     }
-    let p: Promise<T>;
+    await this.target.access(p, mode);
+  }
+
+  async statfs(p: string): Promise<fs.StatsFs> {
+    return this.target.statfs(p);
+  }
+
+  /** Entries with their attributes, '.' and '..' first. */
+  async readdir(p: string): Promise<Array<{ name: string; stats: StatsLike }>> {
+    checkNames(p);
+    const [entries, self, parent] = await Promise.all([
+      this.target.readdirPlus(p),
+      this.target.lstat(p),
+      p === '/' ? null : this.target.lstat(parentOf(p)),
+    ]);
+    return [{ name: '.', stats: self }, { name: '..', stats: parent ?? self }, ...entries];
+  }
+
+  async open(p: string, flags: number): Promise<OpenResult> {
+    checkNames(p);
+    if (!this.writes && (flags & O_ACCMODE) !== 0) throw fsError('EROFS', 'open', p);
+    const h = await this.target.open(p, targetOpenFlags(flags));
+    return { fh: this.handles.add(h), keepCache: await this.keepCache(h) };
+  }
+
+  async create(p: string, mode: number, flags: number | undefined, caller?: Caller): Promise<OpenResult> {
+    checkNames(p);
+    this.writable(p);
+    const acc = flags === undefined ? O_RDWR : flags & O_ACCMODE;
+    // Opened for writing whatever the caller asked: it is creating the file. Only a file this call
+    // created is given to the caller; one that appeared meanwhile is opened as it is (unless O_EXCL).
+    const rw = acc === 0 ? O_RDWR : acc;
+    let h: TargetHandle;
     try {
-      p = fn();
+      h = await this.target.open(p, O_CREAT | O_EXCL | rw, mode & 0o7777);
     } catch (e) {
-      cb(toErrno(e));
-      return;
+      if ((e as { code?: string }).code !== 'EEXIST' || (flags !== undefined && flags & O_EXCL)) throw e;
+      h = await this.target.open(p, rw | (flags !== undefined ? flags & O_TRUNC : 0));
+      return { fh: this.handles.add(h), keepCache: await this.keepCache(h) };
     }
-    p.then((v) => cb(0, v), (e: unknown) => cb(toErrno(e)));
+    const fh = this.handles.add(h);
+    try {
+      await this.own(p, caller);
+    } catch (e) {
+      await this.release(fh);
+      throw e;
+    }
+    return { fh, keepCache: true };
   }
 
-  /** Like run, for operations that change the union: EROFS at once on a read-only mount. */
-  function change(cb: (err: number) => void, fn: () => Promise<unknown>, ...paths: string[]): void {
-    if (!writes) {
-      cb(ERR.EROFS);
-      return;
+  /**
+   * The page cache may be kept across opens when nothing but this mount's kernel inode can change the
+   * file: always on a read-only union; on a writable one, when the file has a single name (libfuse
+   * gives each name of a hard-linked file its own kernel inode).
+   */
+  private async keepCache(h: TargetHandle): Promise<boolean> {
+    if (!this.writes) return true;
+    try {
+      return (await h.stat()).nlink === 1;
+    } catch {
+      return false;
     }
-    run(cb, fn, ...paths);
   }
 
-  function withHandle<T>(fd: number, cb: (err: number, value?: T) => void, fn: (h: TargetHandle) => Promise<T>): void {
-    const h = handles.get(fd);
-    if (!h) {
-      cb(ERR.EBADF);
-      return;
-    }
-    run(cb, () => fn(h));
+  read(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    return this.handles.get(fh).read(buf, 0, len, pos).then((r) => r.bytesRead);
   }
 
-  const ops: FuseOps = {
-    init(cb) {
-      cb(0);
-    },
+  write(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    return this.handles.get(fh).write(buf, 0, len, pos).then((r) => r.bytesWritten);
+  }
 
-    getattr(path, cb) {
-      run(cb, async () => toFuseStat(await target.lstat(path)), path);
-    },
+  async flush(fh: number): Promise<void> {
+    this.handles.get(fh);
+  }
 
-    fgetattr(path, fd, cb) {
-      const h = handles.get(fd);
-      if (!h) return ops.getattr(path, cb);
-      run(cb, async () => toFuseStat(await h.stat()));
-    },
+  async release(fh: number): Promise<void> {
+    await this.handles.take(fh)?.close();
+  }
 
-    access(path, mode, cb) {
-      run(cb, () => target.access(path, mode), path);
-    },
+  async fsync(fh: number, datasync: boolean): Promise<void> {
+    const h = this.handles.get(fh);
+    await (datasync ? h.datasync() : h.sync());
+  }
 
-    statfs(path, cb) {
-      run(cb, async () => toFuseStatfs(await target.statfs(path), opts.readOnly), path);
-    },
+  async truncate(p: string, size: number): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    await this.target.truncate(p, size);
+  }
 
-    readdir(path, cb) {
-      if (hasLongName(path)) return cb(ERR.ENAMETOOLONG);
-      Promise.all([target.readdirPlus(path), target.lstat(path), path === '/' ? null : target.lstat(parentOf(path))])
-        .then(([entries, self, parent]) => {
-          const names = ['.', '..'];
-          const stats = [toFuseStat(self), toFuseStat(parent ?? self)];
-          for (const e of entries) {
-            names.push(e.name);
-            stats.push(toFuseStat(e.stats));
-          }
-          cb(0, names, stats);
-        }, (e: unknown) => cb(toErrno(e)));
-    },
+  async ftruncate(p: string | null, fh: number, size: number): Promise<void> {
+    this.writable(p);
+    if (!this.handles.has(fh) && p !== null) return this.truncate(p, size);
+    await this.handles.get(fh).truncate(size);
+  }
 
-    open(path, flags, cb) {
-      if (!writes && (flags & O_ACCMODE) !== 0) return cb(ERR.EROFS);
-      run(cb, async () => handles.add(await target.open(path, targetOpenFlags(flags))), path);
-    },
+  async readlink(p: string): Promise<string> {
+    checkNames(p);
+    return this.target.readlink(p);
+  }
 
-    create(path, mode, cb) {
-      if (!writes) return cb(ERR.EROFS);
-      run(cb, async () => handles.add(await target.open(path, O_CREAT | O_RDWR, mode & 0o7777)), path);
-    },
+  async chown(p: string, uid: number, gid: number): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    await this.target.lchown(p, uid, gid);
+  }
 
-    read(_path, fd, buf, len, pos, cb) {
-      const h = handles.get(fd);
-      if (!h) return cb(ERR.EBADF);
-      h.read(buf, 0, len, pos).then((r) => cb(r.bytesRead), (e: unknown) => cb(toErrno(e)));
-    },
+  async chmod(p: string, mode: number): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    await this.target.chmod(p, mode & 0o7777);
+  }
 
-    write(_path, fd, buf, len, pos, cb) {
-      const h = handles.get(fd);
-      if (!h) return cb(ERR.EBADF);
-      h.write(buf, 0, len, pos).then((r) => cb(r.bytesWritten), (e: unknown) => cb(toErrno(e)));
-    },
+  /** Sets times; a missing one keeps its value, 'now' is the server's clock. */
+  async utimens(p: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    if (atime === 'omit' && mtime === 'omit') return;
+    let cur: StatsLike | undefined;
+    if (atime === 'omit' || mtime === 'omit') cur = await this.target.lstat(p);
+    const now = Date.now() / 1000;
+    const secs = (t: TimeSpec, curMs: number | undefined): number =>
+      t === 'now' ? now : t === 'omit' ? curMs! / 1000 : t.sec + t.nsec / 1e9;
+    await this.target.lutimes(p, secs(atime, cur?.atimeMs), secs(mtime, cur?.mtimeMs));
+  }
 
-    flush(_path, fd, cb) {
-      cb(handles.get(fd) ? 0 : ERR.EBADF);
-    },
+  async mknod(p: string, mode: number, dev: number, caller?: Caller): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    const type = mode & S_IFMT;
+    if (type === S_IFREG || type === 0) {
+      // A regular file made by mknod(2): create it empty with its mode.
+      const h = await this.target.open(p, O_CREAT | O_EXCL | O_WRONLY, mode & 0o7777);
+      await h.close();
+    } else await this.target.mknod(p, mode, dev);
+    await this.own(p, caller);
+  }
 
-    release(_path, fd, cb) {
-      const h = handles.take(fd);
-      if (!h) return cb(0);
-      h.close().then(() => cb(0), (e: unknown) => cb(toErrno(e)));
-    },
+  async mkdir(p: string, mode: number, caller?: Caller): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    await this.target.mkdir(p, { mode: mode & 0o7777 });
+    await this.own(p, caller);
+  }
 
-    fsync(_path, datasync, fd, cb) {
-      withHandle(fd, cb, (h) => (datasync ? h.datasync() : h.sync()));
-    },
+  async symlink(linkTarget: string, p: string, caller?: Caller): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    await this.target.symlink(linkTarget, p);
+    await this.own(p, caller);
+  }
 
-    truncate(path, size, cb) {
-      change(cb, () => target.truncate(path, size), path);
-    },
+  async unlink(p: string): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    await this.target.unlink(p);
+  }
 
-    ftruncate(path, fd, size, cb) {
-      if (!writes) return cb(ERR.EROFS);
-      if (!handles.get(fd)) return ops.truncate(path, size, cb);
-      withHandle(fd, cb, (h) => h.truncate(size));
-    },
+  async rmdir(p: string): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    await this.target.rmdir(p);
+  }
 
-    readlink(path, cb) {
-      run(cb, () => target.readlink(path), path);
-    },
+  async rename(src: string, dest: string): Promise<void> {
+    checkNames(src, dest);
+    this.writable(src);
+    await this.target.rename(src, dest);
+  }
 
-    chown(path, uid, gid, cb) {
-      const u = uid === UNCHANGED_ID ? -1 : uid;
-      const g = gid === UNCHANGED_ID ? -1 : gid;
-      change(cb, () => target.lchown(path, u, g), path);
-    },
+  async link(src: string, dest: string): Promise<void> {
+    checkNames(src, dest);
+    this.writable(dest);
+    await this.target.link(src, dest);
+  }
 
-    chmod(path, mode, cb) {
-      change(cb, () => target.chmod(path, mode & 0o7777), path);
-    },
+  async getxattr(p: string, name: string): Promise<Buffer> {
+    checkNames(p);
+    return this.target.getxattr(p, name);
+  }
 
-    utimens(path, atime, mtime, cb) {
-      change(cb, () => target.lutimes(path, atime / 1000, mtime / 1000), path);
-    },
+  async setxattr(p: string, name: string, value: Buffer, flags: number): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    await this.target.setxattr(p, name, Buffer.from(value), flags);
+  }
 
-    mknod(path, mode, dev, cb) {
-      if ((mode & S_IFMT) === S_IFREG || (mode & S_IFMT) === 0) {
-        // A regular file made by mknod(2): create it empty with its mode.
-        change(cb, async () => {
-          const h = await target.open(path, O_CREAT | O_EXCL | O_WRONLY, mode & 0o7777);
-          await h.close();
-        }, path);
-        return;
-      }
-      change(cb, () => target.mknod(path, mode, dev), path);
-    },
+  async listxattr(p: string): Promise<string[]> {
+    checkNames(p);
+    return this.target.listxattr(p);
+  }
 
-    unlink(path, cb) {
-      change(cb, () => target.unlink(path), path);
-    },
-
-    rename(src, dest, cb) {
-      change(cb, () => target.rename(src, dest), src, dest);
-    },
-
-    link(src, dest, cb) {
-      change(cb, () => target.link(src, dest), src, dest);
-    },
-
-    symlink(linkTarget, path, cb) {
-      change(cb, () => target.symlink(linkTarget, path), path);
-    },
-
-    mkdir(path, mode, cb) {
-      change(cb, () => target.mkdir(path, { mode: mode & 0o7777 }), path);
-    },
-
-    rmdir(path, cb) {
-      change(cb, () => target.rmdir(path), path);
-    },
-
-    getxattr(path, name, _position, cb) {
-      run(cb, () => target.getxattr(path, name), path);
-    },
-
-    setxattr(path, name, value, _position, flags, cb) {
-      const copy = Buffer.from(value); // libfuse's buffer is gone once we answer
-      change(cb, () => target.setxattr(path, name, copy, flags), path);
-    },
-
-    listxattr(path, cb) {
-      run(cb, () => target.listxattr(path), path);
-    },
-
-    removexattr(path, name, cb) {
-      change(cb, () => target.removexattr(path, name), path);
-    },
-  };
-  return ops;
+  async removexattr(p: string, name: string): Promise<void> {
+    checkNames(p);
+    this.writable(p);
+    await this.target.removexattr(p, name);
+  }
 }

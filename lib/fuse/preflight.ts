@@ -1,7 +1,7 @@
 // Checks made before anything is mounted, each failing with the one line ufsmount prints: /dev/fuse,
 // libfuse, the layer directories, the mountpoint (recovering the stale mount of a killed server).
 import fs from 'node:fs';
-import { loadFuseNative, FuseUnavailable } from './binding.js';
+import { chooseBinding, FuseUnavailable } from './binding.js';
 import { isFuse, isStale, mountAt, unmount } from './mountinfo.js';
 import type { MountConfig } from './options.js';
 
@@ -37,10 +37,10 @@ export async function checkDevFuse(): Promise<void> {
   }
 }
 
-/** libfuse2 (through fuse-native) must load. */
+/** libfuse2 must load (through ufs's binding or fuse-native). */
 export function checkLibfuse(): void {
   try {
-    loadFuseNative();
+    chooseBinding();
   } catch (e) {
     throw new PreflightError(e instanceof FuseUnavailable ? e.message : `ufsmount: ${String(e)}`);
   }

@@ -1,7 +1,7 @@
 // One mounted union in the serving process: the libfuse options chosen for speed and correctness,
 // the mount itself, and its end (unmounted from outside, SIGTERM/SIGINT/SIGHUP, or close()).
-import { createOps, HandleTable } from './adapter.js';
-import { createFuse, type FuseInstance } from './binding.js';
+import { FuseAdapter } from './adapter.js';
+import { mountAdapter, type BindingName } from './binding.js';
 import { mountAt, readMounts, unmount } from './mountinfo.js';
 import type { MountConfig } from './options.js';
 import type { FuseTarget } from './target.js';
@@ -17,7 +17,7 @@ export const IMMUTABLE_TIMEOUT = 86400;
  * all (a change through one hard link must show on the others, which libfuse names separately),
  * and page cache across opens only while size and mtime are unchanged (auto_cache).
  */
-export function libfuseOptions(config: MountConfig): string[] {
+export function libfuseOptions(config: MountConfig, binding: BindingName = 'ufs'): string[] {
   const ro = config.readOnly;
   const o: string[] = [];
   const fsname = config.source.replace(/[\\,]/g, (c) => '\\' + c).slice(0, 200);
@@ -36,11 +36,13 @@ export function libfuseOptions(config: MountConfig): string[] {
   o.push(`negative_timeout=${config.negativeTimeout ?? (ro ? IMMUTABLE_TIMEOUT : 0)}`);
   o.push(`attr_timeout=${config.attrTimeout ?? (ro ? IMMUTABLE_TIMEOUT : 0)}`);
   o.push(ro ? 'kernel_cache' : 'auto_cache');
+  void binding; // both bindings take the same options (libfuse 2 high-level API)
   return o;
 }
 
 export interface Server {
   readonly mountpoint: string;
+  readonly binding: BindingName;
   /** Resolves once the mount is gone and the union closed (with the reason). */
   readonly ended: Promise<string>;
   /** Unmounts (if still mounted), closes every handle and the union. */
@@ -57,12 +59,9 @@ export async function serve(config: MountConfig, mountpoint: string, target: Fus
     process.chdir('/'); // never keep a working directory inside anything we might mount over
   } catch { /* ignore */ }
 
-  const handles = new HandleTable();
-  const ops = createOps(target, { readOnly: config.readOnly }, handles);
-  const fuse: FuseInstance = createFuse(mountpoint, ops, { libfuseOptions: libfuseOptions(config), debug: config.debug });
-  await new Promise<void>((resolve, reject) => {
-    fuse.mount((err) => (err ? reject(new Error(`ufsmount: mounting on ${mountpoint} failed: ${err.message}`)) : resolve()));
-  });
+  const adapter = new FuseAdapter(target, { readOnly: config.readOnly });
+  const handles = adapter.handles;
+  const mounted = await mountAdapter(mountpoint, adapter, (b) => libfuseOptions(config, b));
   const ours = await mountAt(mountpoint);
   const mountId = ours?.id;
 
@@ -92,8 +91,10 @@ export async function serve(config: MountConfig, mountpoint: string, target: Fus
     return (await readMounts()).some((m) => m.id === mountId);
   }
 
-  // Unmounted from outside (umount, fusermount -u, ufsmount -u): libfuse's loop ends silently, so
-  // the mount table is watched (it is read from /proc, never through the mount).
+  // Unmounted from outside (umount, fusermount -u, ufsmount -u): ufs's binding says so; with
+  // fuse-native libfuse's loop ends silently, so the mount table is watched (read from /proc, never
+  // through the mount).
+  mounted.exited?.then(() => void close('unmounted'));
   const watch = setInterval(() => {
     stillMounted().then((yes) => {
       if (!yes) void close('unmounted');
@@ -106,5 +107,6 @@ export async function serve(config: MountConfig, mountpoint: string, target: Fus
   };
   for (const s of SIGNALS) process.on(s, onSignal);
 
-  return { mountpoint, ended, close };
+  if (mounted.exited) clearInterval(watch);
+  return { mountpoint, binding: mounted.binding, ended, close };
 }

@@ -6,6 +6,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadUfsBinding } from '../../lib/fuse/ufs-binding.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'lib', 'cli', 'ufsmount.ts');
@@ -17,6 +18,12 @@ export const hasDevFuse = fs.existsSync('/dev/fuse');
 const LIBFUSE_PATHS = ['/lib/x86_64-linux-gnu/libfuse.so.2', '/usr/lib/x86_64-linux-gnu/libfuse.so.2', '/usr/lib/libfuse.so.2', '/lib/aarch64-linux-gnu/libfuse.so.2'];
 export const libfusePath = LIBFUSE_PATHS.find((p) => fs.existsSync(p));
 export const hasLibfuse = libfusePath !== undefined;
+/** The binding mounts made by ufsmount use (ufs's own when built, else fuse-native). */
+export const binding: 'ufs' | 'fuse-native' =
+  process.env.UFS_FUSE_BINDING !== 'fuse-native' && loadUfsBinding() !== null ? 'ufs' : 'fuse-native';
+/** ufs's binding: caller credentials, both times in ns, open flags on create. */
+export const fullBinding = binding === 'ufs';
+
 /** Whether mounts can be made here at all (root, /dev/fuse, libfuse2). */
 export const canMount = isRoot && hasDevFuse && hasLibfuse;
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Builds ufs's libfuse binding (ufs_fuse.c -> build/ufs_fuse.node beside this file) with the C
+// compiler, node's own N-API headers and pkg-config's libfuse flags; no node-gyp needed.
+// Never fails the install: without it ufsmount falls back to fuse-native (UFS_REQUIRE_FUSE=1: exit 1).
+//
+// Usage: node lib/fuse/native/build.mjs [--force]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, realpathSync, renameSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const source = path.join(here, 'ufs_fuse.c');
+const outDir = path.join(here, 'build');
+const output = path.join(outDir, 'ufs_fuse.node');
+
+function giveUp(reason) {
+  console.warn(`ufs: FUSE binding not built (${reason}); ufsmount will use fuse-native`);
+  process.exit(process.env.UFS_REQUIRE_FUSE === '1' ? 1 : 0);
+}
+
+function nodeIncludeDir() {
+  const dirs = [process.env.UFS_NODEDIR, path.resolve(path.dirname(process.execPath), '..')];
+  try {
+    dirs.push(path.resolve(path.dirname(realpathSync(process.execPath)), '..'));
+  } catch { /* keep the others */ }
+  for (const d of dirs) if (d && existsSync(path.join(d, 'include', 'node', 'node_api.h'))) return path.join(d, 'include', 'node');
+  return undefined;
+}
+
+if (process.platform !== 'linux') giveUp(`${process.platform} is not Linux`);
+if (!process.argv.includes('--force') && existsSync(output) && statSync(output).mtimeMs > statSync(source).mtimeMs) {
+  console.log(`ufs: FUSE binding up to date (${path.relative(process.cwd(), output)})`);
+  process.exit(0);
+}
+const include = nodeIncludeDir();
+if (!include) giveUp(`no node_api.h beside ${process.execPath}; set UFS_NODEDIR`);
+const pc = spawnSync('pkg-config', ['--cflags', '--libs', 'fuse'], { encoding: 'utf8' });
+if (pc.status !== 0) giveUp('pkg-config finds no libfuse (apt-get install libfuse-dev pkg-config)');
+const cc = process.env.CC || 'cc';
+mkdirSync(outDir, { recursive: true });
+const tmp = path.join(outDir, `ufs_fuse.tmp-${process.pid}.node`);
+const args = ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=ufs_fuse', `-I${include}`,
+  ...pc.stdout.trim().split(/\s+/).filter((f) => !f.startsWith('-l') && f !== '-pthread'), source, '-o', tmp,
+  ...pc.stdout.trim().split(/\s+/).filter((f) => f.startsWith('-l') || f === '-pthread')];
+const r = spawnSync(cc, args, { encoding: 'utf8' });
+if (r.status !== 0) giveUp(`${cc} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
+const check = spawnSync(process.execPath, ['-e', 'const a = require(process.argv[1]); if (typeof a.mount !== "function") process.exit(3)', tmp], { encoding: 'utf8' });
+if (check.status !== 0) giveUp(`the build does not load: ${check.stderr.trim().split('\n')[0]}`);
+renameSync(tmp, output);
+console.log(`ufs: FUSE binding built (${path.relative(process.cwd(), output)})`);

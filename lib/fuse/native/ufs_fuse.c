@@ -1,0 +1,456 @@
+// ufs's own N-API binding to libfuse 2's high-level API: what fuse-native lacks for a correct mount
+// (the caller's uid/gid/pid, both utimens times in ns, open flags on create, 64-bit handles and
+// inode numbers, per-open keep_cache/direct_io, unlinked-but-open files, an exit notification).
+//
+// Threading: libfuse's worker threads (fuse_loop_mt) each fill a request on their stack, queue it to
+// the JavaScript thread through one thread-safe function and wait on the request's semaphore; the
+// JavaScript handler answers, possibly later, with reply(request, result, ...), which copies the
+// answer into libfuse's buffers and posts the semaphore.
+#define FUSE_USE_VERSION 29
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <fuse.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+enum op {
+  OP_INIT, OP_GETATTR, OP_FGETATTR, OP_ACCESS, OP_READLINK, OP_MKNOD, OP_MKDIR, OP_UNLINK, OP_RMDIR,
+  OP_SYMLINK, OP_RENAME, OP_LINK, OP_CHMOD, OP_CHOWN, OP_TRUNCATE, OP_FTRUNCATE, OP_UTIMENS, OP_OPEN,
+  OP_CREATE, OP_READ, OP_WRITE, OP_STATFS, OP_FLUSH, OP_RELEASE, OP_FSYNC, OP_SETXATTR, OP_GETXATTR,
+  OP_LISTXATTR, OP_REMOVEXATTR, OP_READDIR, OP_EXIT
+};
+
+typedef struct req {
+  int op;
+  const char *path;
+  const char *path2;               /* rename/link: new path; symlink: the link's target */
+  double a, b, c, d;               /* numeric arguments, per op */
+  char *buf;                       /* read: destination; getxattr/listxattr: out buffer; readlink */
+  const char *wbuf;                /* write/setxattr: source */
+  size_t len;                      /* size of buf / wbuf */
+  struct stat *st;
+  struct statvfs *stv;
+  struct fuse_file_info *fi;
+  void *dirbuf;
+  fuse_fill_dir_t filler;
+  uid_t uid;
+  gid_t gid;
+  pid_t pid;
+  int result;
+  int replied;
+  sem_t sem;
+} req_t;
+
+typedef struct mount_state {
+  struct fuse *fuse;
+  struct fuse_chan *ch;
+  char *mountpoint;
+  napi_threadsafe_function tsfn;
+  pthread_t thread;
+  req_t exit_req;
+} mount_state_t;
+
+/* ---- the libfuse side: every operation becomes one request for JavaScript ---- */
+
+static int dispatch(req_t *r) {
+  struct fuse_context *ctx = fuse_get_context();
+  mount_state_t *m = (mount_state_t *)ctx->private_data;
+  r->uid = ctx->uid;
+  r->gid = ctx->gid;
+  r->pid = ctx->pid;
+  r->result = -EIO;
+  r->replied = 0;
+  sem_init(&r->sem, 0, 0);
+  if (napi_call_threadsafe_function(m->tsfn, r, napi_tsfn_blocking) != napi_ok) {
+    sem_destroy(&r->sem);
+    return -EIO;
+  }
+  while (sem_wait(&r->sem) != 0 && errno == EINTR) {}
+  sem_destroy(&r->sem);
+  return r->result;
+}
+
+#define REQ(o) req_t r; memset(&r, 0, sizeof r); r.op = (o)
+
+static int u_getattr(const char *path, struct stat *st) { REQ(OP_GETATTR); r.path = path; r.st = st; return dispatch(&r); }
+static int u_fgetattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
+  REQ(OP_FGETATTR); r.path = path; r.st = st; r.a = (double)fi->fh; return dispatch(&r);
+}
+static int u_access(const char *path, int mask) { REQ(OP_ACCESS); r.path = path; r.a = mask; return dispatch(&r); }
+static int u_readlink(const char *path, char *buf, size_t size) {
+  REQ(OP_READLINK); r.path = path; r.buf = buf; r.len = size; return dispatch(&r);
+}
+static int u_mknod(const char *path, mode_t mode, dev_t dev) {
+  REQ(OP_MKNOD); r.path = path; r.a = mode; r.b = (double)dev; return dispatch(&r);
+}
+static int u_mkdir(const char *path, mode_t mode) { REQ(OP_MKDIR); r.path = path; r.a = mode; return dispatch(&r); }
+static int u_unlink(const char *path) { REQ(OP_UNLINK); r.path = path; return dispatch(&r); }
+static int u_rmdir(const char *path) { REQ(OP_RMDIR); r.path = path; return dispatch(&r); }
+static int u_symlink(const char *target, const char *path) {
+  REQ(OP_SYMLINK); r.path = path; r.path2 = target; return dispatch(&r);
+}
+static int u_rename(const char *from, const char *to) { REQ(OP_RENAME); r.path = from; r.path2 = to; return dispatch(&r); }
+static int u_link(const char *from, const char *to) { REQ(OP_LINK); r.path = from; r.path2 = to; return dispatch(&r); }
+static int u_chmod(const char *path, mode_t mode) { REQ(OP_CHMOD); r.path = path; r.a = mode; return dispatch(&r); }
+static int u_chown(const char *path, uid_t uid, gid_t gid) {
+  REQ(OP_CHOWN); r.path = path; r.a = uid == (uid_t)-1 ? -1 : (double)uid; r.b = gid == (gid_t)-1 ? -1 : (double)gid;
+  return dispatch(&r);
+}
+static int u_truncate(const char *path, off_t size) { REQ(OP_TRUNCATE); r.path = path; r.a = (double)size; return dispatch(&r); }
+static int u_ftruncate(const char *path, off_t size, struct fuse_file_info *fi) {
+  REQ(OP_FTRUNCATE); r.path = path; r.a = (double)size; r.b = (double)fi->fh; return dispatch(&r);
+}
+/* Times as seconds and nanoseconds; UTIME_NOW / UTIME_OMIT arrive as the nanosecond values. */
+static int u_utimens(const char *path, const struct timespec tv[2]) {
+  REQ(OP_UTIMENS); r.path = path;
+  r.a = (double)tv[0].tv_sec; r.b = (double)tv[0].tv_nsec; r.c = (double)tv[1].tv_sec; r.d = (double)tv[1].tv_nsec;
+  return dispatch(&r);
+}
+static int u_open(const char *path, struct fuse_file_info *fi) {
+  REQ(OP_OPEN); r.path = path; r.a = fi->flags; r.fi = fi; return dispatch(&r);
+}
+static int u_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
+  REQ(OP_CREATE); r.path = path; r.a = mode; r.b = fi->flags; r.fi = fi; return dispatch(&r);
+}
+static int u_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  REQ(OP_READ); r.path = path; r.buf = buf; r.len = size; r.a = (double)fi->fh; r.b = (double)off; return dispatch(&r);
+}
+static int u_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  REQ(OP_WRITE); r.path = path; r.wbuf = buf; r.len = size; r.a = (double)fi->fh; r.b = (double)off; return dispatch(&r);
+}
+static int u_statfs(const char *path, struct statvfs *stv) { REQ(OP_STATFS); r.path = path; r.stv = stv; return dispatch(&r); }
+static int u_flush(const char *path, struct fuse_file_info *fi) { REQ(OP_FLUSH); r.path = path; r.a = (double)fi->fh; return dispatch(&r); }
+static int u_release(const char *path, struct fuse_file_info *fi) { REQ(OP_RELEASE); r.path = path; r.a = (double)fi->fh; return dispatch(&r); }
+static int u_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
+  REQ(OP_FSYNC); r.path = path; r.a = datasync; r.b = (double)fi->fh; return dispatch(&r);
+}
+static int u_setxattr(const char *path, const char *name, const char *value, size_t size, int flags) {
+  REQ(OP_SETXATTR); r.path = path; r.path2 = name; r.wbuf = value; r.len = size; r.a = flags; return dispatch(&r);
+}
+static int u_getxattr(const char *path, const char *name, char *value, size_t size) {
+  REQ(OP_GETXATTR); r.path = path; r.path2 = name; r.buf = value; r.len = size; return dispatch(&r);
+}
+static int u_listxattr(const char *path, char *list, size_t size) {
+  REQ(OP_LISTXATTR); r.path = path; r.buf = list; r.len = size; return dispatch(&r);
+}
+static int u_removexattr(const char *path, const char *name) {
+  REQ(OP_REMOVEXATTR); r.path = path; r.path2 = name; return dispatch(&r);
+}
+static int u_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi) {
+  (void)off; (void)fi;
+  REQ(OP_READDIR); r.path = path; r.dirbuf = buf; r.filler = filler; return dispatch(&r);
+}
+static void *u_init(struct fuse_conn_info *conn) {
+  (void)conn;
+  mount_state_t *m = (mount_state_t *)fuse_get_context()->private_data;
+  REQ(OP_INIT); dispatch(&r);
+  return m;
+}
+
+/* ---- the JavaScript side ---- */
+
+#define CHECK(call) do { if ((call) != napi_ok) goto fail; } while (0)
+
+static napi_value str_or_null(napi_env env, const char *s) {
+  napi_value v;
+  if (s == NULL) napi_get_null(env, &v);
+  else napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+static napi_value num(napi_env env, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  return v;
+}
+
+/* Calls handler(op, req, uid, gid, pid, path, x1, x2, x3, x4) on the JavaScript thread. */
+static void call_js(napi_env env, napi_value handler, void *context, void *data) {
+  (void)context;
+  req_t *r = (req_t *)data;
+  if (env == NULL) { /* the function is being torn down: nobody will answer */
+    if (r->op != OP_EXIT) { r->result = -EIO; sem_post(&r->sem); }
+    return;
+  }
+  napi_value argv[10], undef, ext;
+  napi_get_undefined(env, &undef);
+  for (int i = 0; i < 10; i++) argv[i] = undef;
+  argv[0] = num(env, r->op);
+  if (napi_create_external(env, r, NULL, NULL, &ext) != napi_ok) goto fail;
+  argv[1] = ext;
+  argv[2] = num(env, r->uid);
+  argv[3] = num(env, r->gid);
+  argv[4] = num(env, r->pid);
+  argv[5] = str_or_null(env, r->path);
+  argv[6] = num(env, r->a);
+  argv[7] = num(env, r->b);
+  argv[8] = num(env, r->c);
+  argv[9] = num(env, r->d);
+  switch (r->op) {
+    case OP_SYMLINK: case OP_RENAME: case OP_LINK: case OP_REMOVEXATTR: case OP_GETXATTR:
+      argv[6] = str_or_null(env, r->path2);
+      if (r->op == OP_GETXATTR) argv[7] = num(env, (double)r->len);
+      break;
+    case OP_LISTXATTR:
+      argv[6] = num(env, (double)r->len);
+      break;
+    case OP_SETXATTR:
+      argv[6] = str_or_null(env, r->path2);
+      CHECK(napi_create_buffer_copy(env, r->len, r->len ? r->wbuf : "", NULL, &argv[7]));
+      argv[8] = num(env, r->a);
+      break;
+    case OP_READ:
+      CHECK(napi_create_external_buffer(env, r->len, r->buf, NULL, NULL, &argv[8]));
+      break;
+    case OP_WRITE:
+      CHECK(napi_create_external_buffer(env, r->len, (void *)r->wbuf, NULL, NULL, &argv[8]));
+      break;
+    default:
+      break;
+  }
+  napi_value global, result;
+  napi_get_global(env, &global);
+  if (napi_call_function(env, global, handler, 10, argv, &result) != napi_ok) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    goto fail;
+  }
+  return;
+fail:
+  if (r->op != OP_EXIT && !r->replied) { r->replied = 1; r->result = -EIO; sem_post(&r->sem); }
+}
+
+static int get_f64(napi_env env, napi_value v, double **out, size_t *n) {
+  napi_typedarray_type type;
+  void *data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, n, &data, &ab, &off) != napi_ok || type != napi_float64_array) return -1;
+  *out = (double *)data;
+  return 0;
+}
+
+static void fill_stat(struct stat *st, const double *s) {
+  memset(st, 0, sizeof *st);
+  st->st_mode = (mode_t)s[0]; st->st_uid = (uid_t)s[1]; st->st_gid = (gid_t)s[2]; st->st_size = (off_t)s[3];
+  st->st_dev = (dev_t)s[4]; st->st_nlink = (nlink_t)s[5]; st->st_ino = (ino_t)s[6]; st->st_rdev = (dev_t)s[7];
+  st->st_blksize = (blksize_t)s[8]; st->st_blocks = (blkcnt_t)s[9];
+  st->st_atim.tv_sec = (time_t)s[10]; st->st_atim.tv_nsec = (long)s[11];
+  st->st_mtim.tv_sec = (time_t)s[12]; st->st_mtim.tv_nsec = (long)s[13];
+  st->st_ctim.tv_sec = (time_t)s[14]; st->st_ctim.tv_nsec = (long)s[15];
+}
+
+/* Copies a reply of `n` bytes into an xattr buffer of r->len bytes (0: the caller asks the size). */
+static int copy_sized(req_t *r, const void *data, size_t n) {
+  if (r->len == 0) return (int)n;
+  if (n > r->len) return -ERANGE;
+  memcpy(r->buf, data, n);
+  return (int)n;
+}
+
+/* reply(req, result, x, y): answers one request (x, y depend on the op; see lib/fuse/native.ts). */
+static napi_value js_reply(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  req_t *r;
+  if (argc < 2 || napi_get_value_external(env, argv[0], (void **)&r) != napi_ok || r == NULL) {
+    napi_throw_type_error(env, NULL, "reply(request, result, ...)");
+    return NULL;
+  }
+  if (r->replied) {
+    napi_throw_error(env, NULL, "request already answered");
+    return NULL;
+  }
+  int32_t res = -EIO;
+  napi_get_value_int32(env, argv[1], &res);
+  if (res >= 0 && argc >= 3) {
+    double *d;
+    size_t n;
+    switch (r->op) {
+      case OP_GETATTR: case OP_FGETATTR:
+        if (get_f64(env, argv[2], &d, &n) == 0 && n >= 16) fill_stat(r->st, d); else res = -EIO;
+        break;
+      case OP_STATFS:
+        if (get_f64(env, argv[2], &d, &n) == 0 && n >= 11) {
+          memset(r->stv, 0, sizeof *r->stv);
+          r->stv->f_bsize = (unsigned long)d[0]; r->stv->f_frsize = (unsigned long)d[1];
+          r->stv->f_blocks = (fsblkcnt_t)d[2]; r->stv->f_bfree = (fsblkcnt_t)d[3]; r->stv->f_bavail = (fsblkcnt_t)d[4];
+          r->stv->f_files = (fsfilcnt_t)d[5]; r->stv->f_ffree = (fsfilcnt_t)d[6]; r->stv->f_favail = (fsfilcnt_t)d[7];
+          r->stv->f_fsid = (unsigned long)d[8]; r->stv->f_flag = (unsigned long)d[9]; r->stv->f_namemax = (unsigned long)d[10];
+        } else res = -EIO;
+        break;
+      case OP_READLINK: {
+        size_t copied;
+        if (r->len == 0 || napi_get_value_string_utf8(env, argv[2], r->buf, r->len, &copied) != napi_ok) res = -EIO;
+        break;
+      }
+      case OP_OPEN: case OP_CREATE: {
+        double fh = 0;
+        int32_t flags = 0;
+        napi_get_value_double(env, argv[2], &fh);
+        if (argc >= 4) napi_get_value_int32(env, argv[3], &flags);
+        r->fi->fh = (uint64_t)fh;
+        r->fi->keep_cache = (flags & 1) ? 1 : 0;
+        r->fi->direct_io = (flags & 2) ? 1 : 0;
+        break;
+      }
+      case OP_GETXATTR: case OP_LISTXATTR: {
+        void *data;
+        size_t n;
+        if (napi_get_buffer_info(env, argv[2], &data, &n) == napi_ok) res = copy_sized(r, data, n);
+        else res = -EIO;
+        break;
+      }
+      case OP_READDIR: {
+        uint32_t count = 0;
+        if (napi_get_array_length(env, argv[2], &count) != napi_ok || argc < 4 || get_f64(env, argv[3], &d, &n) != 0 || n < 2 * (size_t)count) {
+          res = -EIO;
+          break;
+        }
+        char name[1024];
+        for (uint32_t i = 0; i < count; i++) {
+          napi_value v;
+          size_t len;
+          if (napi_get_element(env, argv[2], i, &v) != napi_ok) continue;
+          if (napi_get_value_string_utf8(env, v, name, sizeof name, &len) != napi_ok) continue;
+          struct stat st;
+          memset(&st, 0, sizeof st);
+          st.st_ino = (ino_t)d[2 * i];
+          st.st_mode = (mode_t)d[2 * i + 1];
+          if (r->filler(r->dirbuf, name, &st, 0)) break;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  r->result = res;
+  r->replied = 1;
+  sem_post(&r->sem);
+  return NULL;
+}
+
+static void *loop_thread(void *arg) {
+  mount_state_t *m = (mount_state_t *)arg;
+  fuse_loop_mt(m->fuse);
+  fuse_unmount(m->mountpoint, m->ch);
+  fuse_destroy(m->fuse);
+  memset(&m->exit_req, 0, sizeof m->exit_req);
+  m->exit_req.op = OP_EXIT;
+  napi_call_threadsafe_function(m->tsfn, &m->exit_req, napi_tsfn_blocking);
+  napi_release_threadsafe_function(m->tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+static struct fuse_operations ops;
+
+/* mount(mountpoint, libfuseArgs: string[], handler) -> undefined; throws when libfuse refuses. */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "mount(mountpoint, args, handler)");
+    return NULL;
+  }
+  size_t len;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "mountpoint must be a string");
+    return NULL;
+  }
+  mount_state_t *m = calloc(1, sizeof *m);
+  m->mountpoint = malloc(len + 1);
+  napi_get_value_string_utf8(env, argv[0], m->mountpoint, len + 1, &len);
+
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[1], &n);
+  char **args = calloc(n + 2, sizeof(char *));
+  args[0] = strdup("ufsmount");
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    size_t l;
+    napi_get_element(env, argv[1], i, &v);
+    napi_get_value_string_utf8(env, v, NULL, 0, &l);
+    args[i + 1] = malloc(l + 1);
+    napi_get_value_string_utf8(env, v, args[i + 1], l + 1, &l);
+  }
+  struct fuse_args fargs = FUSE_ARGS_INIT((int)n + 1, args);
+
+  m->ch = fuse_mount(m->mountpoint, &fargs);
+  if (m->ch == NULL) {
+    napi_throw_error(env, "EMOUNT", "libfuse could not mount (see its message on stderr)");
+    return NULL;
+  }
+  m->fuse = fuse_new(m->ch, &fargs, &ops, sizeof ops, m);
+  if (m->fuse == NULL) {
+    fuse_unmount(m->mountpoint, m->ch);
+    napi_throw_error(env, "EMOUNT", "libfuse refused the options (see its message on stderr)");
+    return NULL;
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "ufs_fuse", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &m->tsfn) != napi_ok) {
+    fuse_unmount(m->mountpoint, m->ch);
+    fuse_destroy(m->fuse);
+    napi_throw_error(env, NULL, "cannot create the thread-safe function");
+    return NULL;
+  }
+  pthread_create(&m->thread, NULL, loop_thread, m);
+  pthread_detach(m->thread);
+  return NULL;
+}
+
+static napi_value init_module(napi_env env, napi_value exports) {
+  ops.init = u_init;
+  ops.getattr = u_getattr;
+  ops.fgetattr = u_fgetattr;
+  ops.access = u_access;
+  ops.readlink = u_readlink;
+  ops.mknod = u_mknod;
+  ops.mkdir = u_mkdir;
+  ops.unlink = u_unlink;
+  ops.rmdir = u_rmdir;
+  ops.symlink = u_symlink;
+  ops.rename = u_rename;
+  ops.link = u_link;
+  ops.chmod = u_chmod;
+  ops.chown = u_chown;
+  ops.truncate = u_truncate;
+  ops.ftruncate = u_ftruncate;
+  ops.utimens = u_utimens;
+  ops.open = u_open;
+  ops.create = u_create;
+  ops.read = u_read;
+  ops.write = u_write;
+  ops.statfs = u_statfs;
+  ops.flush = u_flush;
+  ops.release = u_release;
+  ops.fsync = u_fsync;
+  ops.setxattr = u_setxattr;
+  ops.getxattr = u_getxattr;
+  ops.listxattr = u_listxattr;
+  ops.removexattr = u_removexattr;
+  ops.readdir = u_readdir;
+  ops.flag_nullpath_ok = 1;
+  ops.flag_utime_omit_ok = 1;
+
+  napi_value f;
+  napi_create_function(env, "mount", NAPI_AUTO_LENGTH, js_mount, NULL, &f);
+  napi_set_named_property(env, exports, "mount", f);
+  napi_create_function(env, "reply", NAPI_AUTO_LENGTH, js_reply, NULL, &f);
+  napi_set_named_property(env, exports, "reply", f);
+  napi_value v;
+  napi_create_int32(env, 1, &v);
+  napi_set_named_property(env, exports, "version", v);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init_module)
