@@ -17,7 +17,7 @@ const LINK_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 /** A 26-character name for the short link to a layer (keeps kernel mount options short, as overlay2 does). */
 function linkName(): string {
-  const hex = randomId(17);
+  const hex = randomId(26);
   let out = '';
   for (let i = 0; i < 26; i++) out += LINK_CHARS[parseInt(hex.slice(i * 2, i * 2 + 2), 16) % 32];
   return out;

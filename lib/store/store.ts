@@ -17,7 +17,7 @@ import type { VolumeSpec } from '../options.js';
 import { fsError } from '../errors.js';
 import { acquireLock, type LockMode } from './lock.js';
 import { emptyMeta, loadMeta, saveMeta, type ContainerRecord, type ImageRecord, type LayerRecord, type StoreMeta } from './meta.js';
-import { readBlob, writeBlob } from './blobs.js';
+import { readBlob, removeBlob, writeBlob } from './blobs.js';
 import { defaultRoot } from './paths.js';
 import { normalizeImageName } from './refs.js';
 import { layerChain, layerUsers, resolveContainer, resolveImage, resolveLayer } from './resolve.js';
@@ -370,6 +370,8 @@ export class Store {
       }
       delete m.images[img.id];
       const layersRemoved = await this.collect(m, img.layers[img.layers.length - 1] ?? null);
+      // After the metadata: a crash before this leaves an unused blob, which check removes.
+      await removeBlob(this.root, img.id);
       return { untagged: img.tags, deleted: img.id, layersRemoved };
     });
   }

@@ -1,0 +1,4 @@
+// The aufs driver runs the shared driver conformance suite.
+import { driverSuite } from '../conformance/driver-suite.js';
+
+driverSuite('aufs');

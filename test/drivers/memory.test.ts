@@ -1,0 +1,4 @@
+// The memory driver runs the shared driver conformance suite.
+import { driverSuite } from '../conformance/driver-suite.js';
+
+driverSuite('memory');
