@@ -15,6 +15,16 @@ import { aufsFormat } from '../layers/whiteout-aufs.js';
 import { UnionFs } from '../union.js';
 import { fsError, isErrno } from '../errors.js';
 
+/**
+ * An upper layer whose whiteout ability the driver established when it checked it could work here:
+ * the union need not probe it (a probe creates a file in the layer's root and so changes its mtime).
+ */
+class ProbedDirLayer extends DirLayer {
+  override async canMknodWhiteout(): Promise<boolean> {
+    return true;
+  }
+}
+
 export abstract class LayeredDriver extends DiskDriver {
   abstract readonly format: WhiteoutFormat;
 
@@ -38,7 +48,7 @@ export abstract class LayeredDriver extends DiskDriver {
       const lower = dirs.slice(1);
       return UnionFs.open({
         lowerdir: lower.length ? lower : [this.emptyDir],
-        upperdir: dirs[0]!,
+        upperdir: this.format.name === 'overlay' ? new ProbedDirLayer(dirs[0]!) : dirs[0]!,
         workdir: path.join(this.layerDir(id), 'work'),
         whiteout: this.format.name,
         ...(opts.volumes ? { volumes: opts.volumes } : {}),

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { Change } from './driver.js';
 import type { Layer } from '../layers/layer.js';
 import { AUFS_OPAQUE, AUFS_WH_PREFIX, type WhiteoutFormat } from '../layers/whiteout.js';
-import { isErrno } from '../errors.js';
+import { fsError, isErrno } from '../errors.js';
 import { ChangesetLayer, type ChangesetSpec, type DirSpec } from './changeset-layer.js';
 
 const { S_IFMT, S_IFDIR, S_IFLNK } = fs.constants;
@@ -77,12 +77,20 @@ export async function compareTrees(parent: Layer | null, child: Layer): Promise<
   const cs: ChangesetSpec = new Map();
   spec(cs, '');
 
+  // A full tree has no whiteouts: a '.wh.' name there would turn into one in the tar.
+  function reserved(name: string, p: string): void {
+    if (name.startsWith(AUFS_WH_PREFIX)) {
+      throw fsError('EINVAL', 'diff', `/${p}`, undefined, `a file named '${name}' (/${p}) cannot be part of a layer: layer tars reserve '.wh.' names for whiteouts; rename or remove it`);
+    }
+  }
+
   // Adds every entry below `rel` (a directory new in the child) as added and part of the changeset.
   async function addAll(rel: string): Promise<void> {
     const s = spec(cs, rel);
     const names = [...(await listNames(child, rel)).entries()].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
     for (const [name, type] of names) {
       const p = join(rel, name);
+      reserved(name, p);
       s.names.add(name);
       changes.push({ path: `/${p}`, kind: 'A' });
       if (type === S_IFDIR) await addAll(p);
@@ -97,6 +105,7 @@ export async function compareTrees(parent: Layer | null, child: Layer): Promise<
     const names = [...mine.keys()].sort();
     for (const name of names) {
       const p = join(rel, name);
+      reserved(name, p);
       const cst = await child.lstat(p);
       const pst = theirs.has(name) && parent ? await parent.lstat(p) : null;
       const isDir = (cst.mode & S_IFMT) === S_IFDIR;
