@@ -103,25 +103,24 @@ function runDetached(argv: readonly string[]): Promise<number> {
       stderr = (stderr + d.toString()).slice(-4096);
     });
     const statusStream = child.stdio[3] as NodeJS.ReadableStream | null;
+    let failure: string | undefined;
     statusStream?.on('data', (d: Buffer) => {
       status += d.toString();
       const nl = status.indexOf('\n');
       if (nl < 0) return;
       const line = status.slice(0, nl);
-      if (line === 'ready') finish(0);
-      else {
-        let msg = line.replace(/^error /, '');
-        const libfuse = stderr.trim().split('\n').filter((l) => l.startsWith('fuse:')).pop();
-        if (libfuse) msg += ` (${libfuse})`;
-        child.once('exit', () => finish(1, msg));
-        setTimeout(() => finish(1, msg), 2000).unref();
-      }
+      if (line === 'ready') return finish(0);
+      failure = line.replace(/^error /, '');
+      const libfuse = stderr.trim().split('\n').filter((l) => l.startsWith('fuse:')).pop();
+      if (libfuse) failure += ` (${libfuse})`;
+      setTimeout(() => finish(1, failure), 2000).unref();
     });
     statusStream?.on('error', () => undefined);
     child.on('error', (e) => finish(1, `ufsmount: cannot start the server: ${e.message}`));
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the status pipe has been read to its end by then.
+    child.on('close', (code, signal) => {
       const last = stderr.trim().split('\n').pop();
-      finish(1, `ufsmount: the server exited (${signal ?? `code ${code}`}) before the mount was ready${last ? `: ${last}` : ''}`);
+      finish(1, failure ?? `ufsmount: the server exited (${signal ?? `code ${code}`}) before the mount was ready${last ? `: ${last}` : ''}`);
     });
   });
 }

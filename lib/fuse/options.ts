@@ -15,8 +15,10 @@ export class UsageError extends Error {
 
 /** Everything ufsmount needs to mount one union. Paths are absolute. */
 export interface MountConfig {
-  /** The union's options (lib/options.ts), lowerdir topmost first, paths made absolute. */
+  /** The union's options (lib/options.ts), lowerdir topmost first, paths made absolute (empty for a store mount). */
   union: UnionOptions;
+  /** Mount an image (read-only) or a container of a store instead of directories given as options. */
+  store?: { ref: string; root?: string };
   mountpoint: string;
   /** The mount's source name (first positional of a mount helper call, or `fsname=`). */
   source: string;
@@ -127,6 +129,7 @@ function optionError(e: unknown): UsageError {
 }
 
 export const USAGE = `usage: ufsmount -o lowerdir=L1[:L2...][,upperdir=U,workdir=W][,OPTIONS] [SOURCE] MOUNTPOINT
+       ufsmount [--root DIR] [-o OPTIONS] IMAGE|CONTAINER MOUNTPOINT
        ufsmount -u MOUNTPOINT
 options: ro, allow_other, allow_root, default_permissions, whiteout=overlay|aufs, fsname=NAME,
          big_writes|nobig_writes, max_write=N, timeout=S, entry_timeout=S, attr_timeout=S,
@@ -142,6 +145,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Command
   const optionStrings: string[] = [];
   const positional: string[] = [];
   let foreground = false;
+  let root: string | undefined;
   let unmount = false;
   let lazy = false;
   for (let i = 0; i < argv.length; i++) {
@@ -152,6 +156,10 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Command
       optionStrings.push(v);
     } else if (a.startsWith('-o') && a.length > 2) optionStrings.push(a.slice(2));
     else if (a === '-f' || a === '--foreground') foreground = true;
+    else if (a === '--root') {
+      root = argv[++i];
+      if (root === undefined) throw new UsageError('ufsmount: --root needs a directory');
+    } else if (a.startsWith('--root=')) root = a.slice('--root='.length);
     else if (a === '-d' || a === '--debug') { acc.debug = true; foreground = true; }
     else if (a === '-u' || a === '--unmount') unmount = true;
     else if (a === '-z' || a === '--lazy') lazy = true;
@@ -174,15 +182,19 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Command
   const sourceArg = positional.length === 2 ? positional[0]! : undefined;
 
   const hasLower = optionStrings.some((o) => o.split(',').some((x) => x.startsWith('lowerdir=')));
-  if (!hasLower && sourceArg !== undefined) {
-    throw new UsageError(`ufsmount: mounting '${sourceArg}' from a store is not supported yet; give -o lowerdir=...`);
+  // SOURCE MOUNTPOINT without lowerdir=: SOURCE is an image or a container of a store.
+  const store = !hasLower && sourceArg !== undefined ? { ref: sourceArg, ...(root !== undefined ? { root: abs(root) } : {}) } : undefined;
+  if (!store && root !== undefined) throw new UsageError('ufsmount: --root is for mounting an IMAGE or CONTAINER of a store');
+  if (store && optionStrings.some((o) => /(^|,)(upperdir|workdir|whiteout|volume)=/.test(o))) {
+    throw new UsageError('ufsmount: upperdir=, workdir=, whiteout= and volume= come from the store when mounting an IMAGE or CONTAINER');
   }
   let parsed: ParsedMountOptions;
   try {
-    parsed = parseMountOptions(optionStrings);
+    parsed = parseMountOptions(store ? [...optionStrings, 'lowerdir=/'] : optionStrings);
   } catch (e) {
     throw optionError(e);
   }
+  if (store) parsed.union.lowerdir = [];
   applyFuseOptions(acc, parsed.other);
 
   const union: UnionOptions = { ...parsed.union, lowerdir: (parsed.union.lowerdir as string[]).map(abs) };
@@ -204,6 +216,7 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Command
   }
   const config: MountConfig = {
     union,
+    ...(store ? { store } : {}),
     mountpoint,
     source: acc.fsname ?? sourceArg ?? 'ufs',
     readOnly: parsed.readonly || upperdir === undefined,

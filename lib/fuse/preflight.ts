@@ -76,6 +76,7 @@ export async function preflight(config: MountConfig): Promise<string> {
   if (typeof u.upperdir === 'string') await checkDir('upperdir', u.upperdir);
   if (u.workdir !== undefined) await checkDir('workdir', u.workdir);
   for (const v of u.volumes ?? []) await checkDir('volume', v.hostdir);
+  if (config.store?.root !== undefined) await checkDir('store root', config.store.root);
   await checkDevFuse();
   checkLibfuse();
   return checkMountpoint(config.mountpoint);

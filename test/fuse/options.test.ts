@@ -56,6 +56,16 @@ describe('parseArgs', () => {
     expect(mount(['-o', 'lowerdir=/a,index=on,redirect_dir=on,xino=auto', '/m']).ignored).toEqual(['index=on', 'redirect_dir=on', 'xino=auto']);
   });
 
+  it('takes IMAGE|CONTAINER MOUNTPOINT (with --root) for a store mount', () => {
+    const c = mount(['--root', 'st', 'ubuntu:22.04', '/m', '-o', 'allow_other']);
+    expect(c.store).toEqual({ ref: 'ubuntu:22.04', root: '/cwd/st' });
+    expect(c.union.lowerdir).toEqual([]);
+    expect(c.allowOther).toBe(true);
+    expect(mount(['box', '/m']).store).toEqual({ ref: 'box' });
+    // With lowerdir= the first positional is only the source name (mount helper form).
+    expect(mount(['box', '/m', '-o', 'lowerdir=/a']).store).toBeUndefined();
+  });
+
   it('parses -u, -z, -h, -V', () => {
     expect(parseArgs(['-u', 'm'], '/cwd')).toEqual({ kind: 'unmount', mountpoint: '/cwd/m', lazy: false });
     expect(parseArgs(['-u', '-z', '/m'])).toEqual({ kind: 'unmount', mountpoint: '/m', lazy: true });
@@ -73,7 +83,8 @@ describe('parseArgs', () => {
     ['layer inside mountpoint', ['-o', 'lowerdir=/m/a', '/m'], /inside the mountpoint/],
     ['max_write too small', ['-o', 'lowerdir=/a,max_write=100', '/m'], /max_write/],
     ['missing mountpoint', ['-o', 'lowerdir=/a'], /missing MOUNTPOINT/],
-    ['store names not yet', ['ubuntu:latest', '/m'], /store/],
+    ['--root without a store item', ['--root', '/r', '-o', 'lowerdir=/a', '/m'], /--root is for/],
+    ['layer options with a store item', ['img', '/m', '-o', 'upperdir=/u'], /come from the store/],
     ['-u without mountpoint', ['-u'], /-u needs/],
   ];
   for (const [label, argv, msg] of bad) {
