@@ -100,12 +100,11 @@ export async function ensureUpperDir(core: UnionCore, node: DirNode): Promise<vo
 }
 
 /** Writes a copy of the non-directory `e` (from a lower layer) at `rel` in layer `to`. */
-async function copyObject(core: UnionCore, e: Entry, to: Layer, rel: string, st: fs.Stats, ino: number, dataSrc?: Entry): Promise<void> {
+async function copyObject(core: UnionCore, e: Entry, to: Layer, rel: string, st: fs.Stats, ino: number): Promise<void> {
   const from = core.layer(e.layer);
   const type = st.mode & S_IFMT;
   if (type === S_IFREG) {
-    const d = dataSrc ?? e;
-    await to.copyFileFrom(core.layer(d.layer), d.rel, rel);
+    await to.copyFileFrom(from, e.rel, rel);
   } else if (type === S_IFLNK) {
     await to.symlink(await core.layerReadlink(e.layer, e.rel), rel);
   } else {
@@ -231,32 +230,32 @@ async function linkSiblings(core: UnionCore, e: Entry, st: fs.Stats, upperRel: s
 
 /**
  * Copies the whole merged tree of directory `src` into `to` at `rel` (for renaming a directory
- * that has lower parts): data, metadata and hard links within the tree are kept.
+ * that has lower parts). Upper files are hard-linked into the new tree, not copied, and lower files
+ * with other names are copied up as a group first, so every file keeps its inode and link count.
  */
 export async function copyTree(core: UnionCore, src: DirNode, to: Layer, rel: string, opaqueRoot = false): Promise<void> {
-  const links = new Map<string, string>();
+  const upper = core.layer(UPPER);
   const walk = async (node: DirNode, dst: string): Promise<void> => {
     const data = await core.dataOf(node);
     const top = data.sources[0]!;
     const st = await core.layerLstat(top.layer, top.rel);
     await to.mkdir(dst, 0o700);
-    for (const [name, e] of data.entries) {
+    for (const name of [...data.entries.keys()]) {
+      let e = data.entries.get(name)!;
       const d = childRel(dst, name);
       if (e.type === S_IFDIR) {
         await walk(core.child(node, name), d);
         continue;
       }
       const est = await core.layerLstat(e.layer, e.rel);
-      const key = `${est.dev}:${est.ino}`;
-      const prior = est.nlink > 1 ? links.get(key) : undefined;
-      if (prior !== undefined) {
-        await to.link(prior, d);
+      const grouped = e.layer !== UPPER && e.type === S_IFREG && est.nlink > 1;
+      if (grouped || (e.layer === UPPER && e.type === S_IFREG && (await core.isMetacopy(e.rel)))) e = await copyUp(core, node, name);
+      if (e.layer === UPPER) {
+        if (to === upper || !upper.root || !to.root) await upper.link(e.rel, d);
+        else await fsp.link(`${upper.root}/${e.rel}`, `${to.root}/${d}`);
         continue;
       }
-      const ino = await core.unionIno(e.layer, e.rel, est);
-      const dataSrc = e.layer === UPPER && e.type === S_IFREG && (await core.isMetacopy(e.rel)) ? data.lower.get(name) : undefined;
-      await copyObject(core, e, to, d, est, ino, dataSrc);
-      if (est.nlink > 1) links.set(key, d);
+      await copyObject(core, e, to, d, est, await core.unionIno(e.layer, e.rel, est));
     }
     await copyXattrs(core, core.layer(top.layer), top.rel, to, dst);
     // Marked opaque before its times are set: an aufs marker file would change them.

@@ -49,6 +49,8 @@ async function renameLocked(
   const ddata = await core.dataOf(dstDir);
   const de = ddata.entries.get(dst.name);
   if (src.path === dst.path) return;
+  // Onto one of its own ancestors: the kernel's rename trap gives ENOTEMPTY before any type check.
+  if ((src.path + '/').startsWith(dst.path + '/')) throw fsError('ENOTEMPTY', syscall, oldPath, newPath);
   const srcIsDir = se.type === S_IFDIR;
   if (!srcIsDir && (src.trailingSlash || dst.trailingSlash)) throw fsError('ENOTDIR', syscall, oldPath, newPath);
   if (srcIsDir && (dst.path + '/').startsWith(src.path + '/')) throw fsError('EINVAL', syscall, oldPath, newPath);
