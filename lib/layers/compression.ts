@@ -59,6 +59,14 @@ export function peek(stream: Readable, n: number): Promise<Buffer> {
     };
     const onEnd = (): void => done(null);
     const onError = (e: Error): void => done(e);
+    if (stream.errored) {
+      reject(stream.errored);
+      return;
+    }
+    if (stream.destroyed) {
+      reject(fsError('EPIPE', 'read', undefined, undefined, 'the stream was closed before it was read'));
+      return;
+    }
     stream.on('readable', onReadable);
     stream.on('end', onEnd);
     stream.on('error', onError);

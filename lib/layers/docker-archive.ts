@@ -106,6 +106,8 @@ export class DockerArchive {
           const check = new DigestStream({ expect: digest, what: 'layer blob', path: rel });
           stream.on('error', (err) => check.destroy(err));
           check.on('close', () => stream.destroy());
+          // A mismatch found before the reader listens stays in stream.errored (no uncaught 'error').
+          check.on('error', () => undefined);
           return stream.pipe(check);
         },
       });

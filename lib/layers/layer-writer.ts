@@ -7,6 +7,8 @@ import { fsError, isErrno, UfsError } from '../errors.js';
 import { makeDev } from './tar-header.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, S_IFCHR, S_IFBLK, S_IFIFO } = fs.constants;
+/** How many files' attribute work may run at once (libuv's thread pool has 4 threads by default). */
+const PARALLEL = 8;
 
 /** What a tar entry is, as the writer needs it (names already taken from the archive). */
 export interface EntryInfo {
@@ -80,6 +82,12 @@ export class LayerWriter {
   private readonly dirAttrs = new Map<string, DirAttrs>();
   /** Directories of this layer that replace a whited-out name: made opaque at the end. */
   private readonly pendingOpaque = new Set<string>();
+  /** Directories this archive created empty: a name in one exists only if this archive made it. */
+  private readonly freshDirs = new Set<string>();
+  private rootChecked = false;
+  /** Attribute work of regular files (owner, xattrs, mode, times, close), run a few at a time. */
+  private readonly pending = new Set<Promise<void>>();
+  private pendingError: unknown = null;
   private xattrsOk: boolean | undefined;
   entries = 0;
 
@@ -88,6 +96,11 @@ export class LayerWriter {
   /** Applies one entry; `data` yields a regular file's content (and is drained for other types). */
   async apply(e: EntryInfo, data: AsyncIterable<Buffer>): Promise<void> {
     this.entries++;
+    if (this.pendingError !== null) throw this.pendingError;
+    if (!this.rootChecked) {
+      this.rootChecked = true;
+      if ((await this.layer.readdir('')).length === 0) this.freshDirs.add('');
+    }
     const parts = archivePathParts(e.name);
     const base = parts[parts.length - 1];
     if (base !== undefined && base.startsWith(AUFS_WH_PREFIX)) {
@@ -119,6 +132,7 @@ export class LayerWriter {
 
   /** Sets the attributes of directories (deepest first) once all entries are in. */
   async finish(): Promise<void> {
+    await this.drain();
     // A layer whose archive says nothing of its root gets the usual 0755 root (not a temp dir's 0700).
     if (this.opts.target === 'layer' && !this.dirAttrs.has('')) await this.layer.chmod('', 0o755);
     const dirs = [...this.dirAttrs.keys()].sort((a, b) => depth(b) - depth(a));
@@ -140,11 +154,12 @@ export class LayerWriter {
     for (let i = 0; i < parts.length - 1; i++) {
       rel = rel === '' ? parts[i]! : `${rel}/${parts[i]!}`;
       if (this.knownDirs.has(rel)) continue;
-      const st = await this.lstatOrNull(rel);
+      const st = this.surelyAbsent(rel) ? null : await this.lstatOrNull(rel);
       if (st === null) {
         await this.layer.mkdir(rel, 0o755);
         await this.layer.chmod(rel, 0o755);
         this.created.add(rel);
+        this.freshDirs.add(rel);
         await this.clearWhiteout(rel, true);
       } else if (st.isSymbolicLink()) {
         throw hostile(name, `its parent '${rel}' is a symlink (writing through it could leave the layer)`);
@@ -153,6 +168,13 @@ export class LayerWriter {
       }
       this.knownDirs.add(rel);
     }
+  }
+
+  /** Whether nothing can be at `rel`: its directory was created empty by this archive, which put nothing there. */
+  private surelyAbsent(rel: string): boolean {
+    if (this.created.has(rel) || this.whiteouts.has(rel)) return false;
+    const i = rel.lastIndexOf('/');
+    return this.freshDirs.has(i < 0 ? '' : rel.slice(0, i));
   }
 
   private async lstatOrNull(rel: string): Promise<fs.Stats | null> {
@@ -170,7 +192,9 @@ export class LayerWriter {
    * Returns whether a directory was kept.
    */
   private async prepare(e: EntryInfo, rel: string): Promise<boolean> {
-    const st = await this.lstatOrNull(rel);
+    const st = this.surelyAbsent(rel) ? null : await this.lstatOrNull(rel);
+    // Replacing something: attribute work still running on it must finish first.
+    if (st !== null && !(e.type === 'directory' && st.isDirectory())) await this.drain();
     const isDirEntry = e.type === 'directory';
     if (st !== null && this.created.has(rel) && this.opts.onDuplicate === 'error' && !(isDirEntry && st.isDirectory())) {
       throw fsError('EEXIST', 'extract', e.name, undefined, 'refusing tar entry: duplicate entry for a path already in the archive');
@@ -196,8 +220,10 @@ export class LayerWriter {
   private async removeTree(rel: string, st?: fs.Stats | null): Promise<void> {
     const s = st ?? (await this.lstatOrNull(rel));
     if (s === null) return;
+    await this.drain();
     if (s.isDirectory()) {
       for (const k of [...this.knownDirs]) if (k === rel || k.startsWith(`${rel}/`)) this.knownDirs.delete(k);
+      for (const k of [...this.freshDirs]) if (k === rel || k.startsWith(`${rel}/`)) this.freshDirs.delete(k);
       if (process.getuid?.() !== 0) await this.layer.chmod(rel, 0o700);
       for (const d of await this.layer.readdir(rel)) await this.removeTree(`${rel}/${d.name}`);
       await this.layer.rmdir(rel);
@@ -264,7 +290,10 @@ export class LayerWriter {
 
   private async applyDir(e: EntryInfo, rel: string): Promise<void> {
     const kept = await this.prepare(e, rel);
-    if (!kept) await this.layer.mkdir(rel, 0o700);
+    if (!kept) {
+      await this.layer.mkdir(rel, 0o700);
+      this.freshDirs.add(rel);
+    }
     this.knownDirs.add(rel);
     this.dirAttrs.set(rel, { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, xattrs: e.xattrs });
   }
@@ -282,14 +311,41 @@ export class LayerWriter {
           pos += n;
         }
       }
-      // chown clears set-id bits and file capabilities: owner first, then xattrs, then the mode.
-      if (this.opts.sameOwner) await h.chown(e.uid, e.gid);
-      await this.setXattrs(rel, e.xattrs, false);
-      await h.chmod(e.mode & 0o7777);
-    } finally {
+    } catch (err) {
       await h.close();
+      throw err;
     }
-    await this.layer.lutimes(rel, e.mtime, e.mtime);
+    // The attributes go on through the open handle while the next entries are read.
+    await this.defer(async () => {
+      try {
+        // chown clears set-id bits and file capabilities: owner first, then xattrs, then the mode.
+        if (this.opts.sameOwner) await h.chown(e.uid, e.gid);
+        await this.setXattrs(rel, e.xattrs, false);
+        await h.chmod(e.mode & 0o7777);
+        await h.utimes(e.mtime, e.mtime);
+      } finally {
+        await h.close();
+      }
+    });
+  }
+
+  /** Runs `task` in the background, at most PARALLEL at a time; its error fails the next entry. */
+  private async defer(task: () => Promise<void>): Promise<void> {
+    while (this.pending.size >= PARALLEL) await Promise.race(this.pending);
+    if (this.pendingError !== null) throw this.pendingError;
+    const p: Promise<void> = task().catch((err: unknown) => { this.pendingError ??= err; }).finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  /** Waits for all background attribute work; rethrows its first error. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    if (this.pendingError !== null) throw this.pendingError;
+  }
+
+  /** Waits for background work without reporting errors (after another error). */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   private async applySymlink(e: EntryInfo, rel: string): Promise<void> {

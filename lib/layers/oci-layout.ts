@@ -101,6 +101,8 @@ export class OciLayout {
     const check = new DigestStream({ expect: desc.digest, ...(desc.size !== undefined && desc.size >= 0 ? { expectSize: desc.size } : {}), what: 'blob', path: desc.digest });
     opened.stream.on('error', (e) => check.destroy(e));
     check.on('close', () => opened.stream.destroy());
+    // A mismatch found before the reader listens stays in stream.errored (no uncaught 'error').
+    check.on('error', () => undefined);
     return opened.stream.pipe(check);
   }
 
@@ -241,16 +243,22 @@ export class OciLayout {
     return { descriptor: { mediaType: layerMediaType(opts.mediaTypes ?? 'oci', compression), digest: blob.digest, size: blob.size }, diffID: diff.digest() };
   }
 
-  /** Writes config and manifest for layer blobs already in the layout, and (with `ref`) names the image. */
-  async writeManifest(config: ImageConfig, layers: readonly Descriptor[], opts: WriteImageOptions = {}): Promise<{ manifest: Descriptor; config: Descriptor }> {
+  /**
+   * Writes config and manifest for layer blobs already in the layout, and (with `ref`) names the
+   * image. A config given as bytes is written exactly as it is (so the image ID stays the same).
+   */
+  async writeManifest(config: ImageConfig | Buffer, layers: readonly Descriptor[], opts: WriteImageOptions = {}): Promise<{ manifest: Descriptor; config: Descriptor }> {
     const family = opts.mediaTypes ?? 'oci';
-    if (config.rootfs.diff_ids.length !== layers.length) {
-      throw fsError('EINVAL', 'export', undefined, undefined, `config lists ${config.rootfs.diff_ids.length} diff_ids for ${layers.length} layers`);
+    const configBytes = Buffer.isBuffer(config) ? config : jsonBytes(config);
+    const parsed = Buffer.isBuffer(config) ? parseImageConfig(config) : config;
+    if (parsed.rootfs.diff_ids.length !== layers.length) {
+      throw fsError('EINVAL', 'export', undefined, undefined, `config lists ${parsed.rootfs.diff_ids.length} diff_ids for ${layers.length} layers`);
     }
     for (const l of layers) {
       if (!(await this.hasBlob(l.digest))) throw fsError('ENOENT', 'export', this.dir, undefined, `layer blob ${l.digest} is not in the layout`);
     }
-    const configDesc = await this.writeJson(family === 'docker' ? MediaType.dockerConfig : MediaType.ociConfig, config);
+    await this.writeBlob(configBytes);
+    const configDesc = descriptorOf(family === 'docker' ? MediaType.dockerConfig : MediaType.ociConfig, configBytes);
     const manifest: Manifest = {
       schemaVersion: 2,
       mediaType: family === 'docker' ? MediaType.dockerManifest : MediaType.ociManifest,

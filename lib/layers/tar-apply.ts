@@ -137,6 +137,9 @@ export async function applyLayerTar(input: Readable, layer: Layer, format: White
     else process.emitWarning(`ufs: ${message}`, { code: 'UFS_LAYER_APPLY' });
   };
   const src = opts.source;
+  // Listen from the start: the input may fail (a digest check at its end) while we only peek at it.
+  const errs: { first: [string, unknown] | null } = { first: null };
+  input.on('error', (e: unknown) => { errs.first ??= ['input', e]; });
 
   const head = await peek(input, 6);
   const detected = detectCompression(head);
@@ -229,8 +232,6 @@ export async function applyLayerTar(input: Readable, layer: Layer, format: White
     });
   };
 
-  const errs: { first: [string, unknown] | null } = { first: null };
-  input.on('error', (e: unknown) => { errs.first ??= ['input', e]; });
   dec.on('error', (e: unknown) => { errs.first ??= ['decompress', e]; });
   ex.on('error', (e: unknown) => { errs.first ??= ['tar', e]; });
 
@@ -244,6 +245,7 @@ export async function applyLayerTar(input: Readable, layer: Layer, format: White
     await writer.finish();
   } catch (e) {
     await inFlight.catch(() => undefined);
+    await writer.settle();
     ex.destroy();
     throw classify(e, errs.first, kind, src);
   }

@@ -11,7 +11,14 @@ import { aufsFormat } from '../../lib/layers/whiteout-aufs.js';
 import { overlayFormat } from '../../lib/layers/whiteout-overlay.js';
 import { encodeHeader, padding, TAR_END, type TarHeader } from '../../lib/layers/tar-header.js';
 import { UfsError } from '../../lib/errors.js';
+import { native } from '../../lib/native.js';
 import { FIXTURES, cleanupTemp, diffSnapshots, isRoot, overlayReady, run, sha256hex, snapshot, tempDir } from './helpers.js';
+
+/** Without the native addon there is no mknod: fifos and device nodes are skipped (with a warning). */
+function withoutSpecials(snap: Record<string, string>): Record<string, string> {
+  if (native()) return snap;
+  return Object.fromEntries(Object.entries(snap).filter(([, v]) => !/^(fifo|chr|blk) /.test(v)));
+}
 
 let fx = '';
 beforeAll(async () => {
@@ -43,10 +50,13 @@ describe('applyLayerTar with GNU tar layers', () => {
   for (const file of ['layer.tar', 'layer.tar.gz', 'layer.tar.zst']) {
     it(`${file}: the same tree as tar -x, and the digests sha256sum gives`, async () => {
       const dir = await tempDir();
-      const r = await applyLayerTar(fs.createReadStream(path.join(fx, file)), new DirLayer(dir), aufsFormat, { onWarning: () => undefined });
+      const warnings: string[] = [];
+      const r = await applyLayerTar(fs.createReadStream(path.join(fx, file)), new DirLayer(dir), aufsFormat, { onWarning: (w) => warnings.push(w) });
       const opts = { mtimes: true, xattrs: true };
-      const diffs = diffSnapshots(await snapshot(path.join(fx, 'ref'), opts), await snapshot(dir, opts));
+      const ref = withoutSpecials(await snapshot(path.join(fx, 'ref'), opts));
+      const diffs = diffSnapshots(ref, await snapshot(dir, opts));
       expect(diffs).toEqual([]);
+      if (!native()) expect(warnings.join('\n')).toMatch(/skipped fifo/);
       expect(r.diffID).toBe(`sha256:${sha256hex(await fsp.readFile(path.join(fx, 'layer.tar')))}`);
       expect(r.digest).toBe(`sha256:${sha256hex(await fsp.readFile(path.join(fx, file)))}`);
       expect(r.compression).toBe(file.endsWith('.gz') ? 'gzip' : file.endsWith('.zst') ? 'zstd' : 'none');
@@ -190,7 +200,7 @@ describe('entry semantics', () => {
     const { dir } = await applyBuf(t, aufsFormat, { devices: false, onWarning: (w) => warnings.push(w) });
     expect(fs.readdirSync(dir)).toEqual([]);
     expect(warnings).toHaveLength(1);
-    if (isRoot) {
+    if (isRoot && native()) {
       const { dir: d2 } = await applyBuf(t, aufsFormat, { devices: true });
       const st = await fsp.lstat(path.join(d2, 'null'));
       expect(st.isCharacterDevice()).toBe(true);
