@@ -72,7 +72,8 @@ function seconds(name: string, value: string): number {
 
 interface FuseAcc {
   fsname?: string;
-  allowOther: boolean;
+  /** undefined: allow_other when the server runs as root (like a kernel filesystem). */
+  allowOther?: boolean;
   allowRoot: boolean;
   defaultPermissions: boolean;
   debug: boolean;
@@ -98,6 +99,7 @@ function applyFuseOptions(acc: FuseAcc, options: readonly string[]): void {
     switch (key) {
       case 'fsname': acc.fsname = need(); break;
       case 'allow_other': acc.allowOther = true; break;
+      case 'noallow_other': acc.allowOther = false; break;
       case 'allow_root': acc.allowRoot = true; break;
       case 'default_permissions': acc.defaultPermissions = true; break;
       case 'debug': acc.debug = true; break;
@@ -131,15 +133,16 @@ function optionError(e: unknown): UsageError {
 export const USAGE = `usage: ufsmount -o lowerdir=L1[:L2...][,upperdir=U,workdir=W][,OPTIONS] [SOURCE] MOUNTPOINT
        ufsmount [--root DIR] [-o OPTIONS] IMAGE|CONTAINER MOUNTPOINT
        ufsmount -u MOUNTPOINT
-options: ro, allow_other, allow_root, default_permissions, whiteout=overlay|aufs, fsname=NAME,
-         big_writes|nobig_writes, max_write=N, timeout=S, entry_timeout=S, attr_timeout=S,
-         negative_timeout=S, debug, and the mount flags nosuid, nodev, noexec, noatime...
+options: ro, allow_other (the default as root), noallow_other, allow_root, default_permissions,
+         whiteout=overlay|aufs, volume=HOSTDIR:/path, fsname=NAME, big_writes|nobig_writes,
+         max_write=N, timeout=S, entry_timeout=S, attr_timeout=S, negative_timeout=S, debug,
+         and the mount flags nosuid, nodev, noexec, noatime...
 flags:   -f foreground, -d debug (implies -f), -u unmount, -z lazy unmount (with -u), -h help, -V version`;
 
 /** Parses ufsmount's arguments (without node and the script). `cwd` resolves relative paths. */
 export function parseArgs(argv: readonly string[], cwd = process.cwd()): Command {
   const acc: FuseAcc = {
-    allowOther: false, allowRoot: false, defaultPermissions: false, debug: false,
+    allowRoot: false, defaultPermissions: false, debug: false,
     bigWrites: true, maxWrite: 131072, mountFlags: [], ignored: [],
   };
   const optionStrings: string[] = [];
@@ -220,7 +223,9 @@ export function parseArgs(argv: readonly string[], cwd = process.cwd()): Command
     mountpoint,
     source: acc.fsname ?? sourceArg ?? 'ufs',
     readOnly: parsed.readonly || upperdir === undefined,
-    allowOther: acc.allowOther,
+    // As root, the mount serves every user, with the kernel checking permissions (as overlayfs
+    // does); `noallow_other` keeps it to root.
+    allowOther: acc.allowOther ?? (process.getuid?.() === 0 && !acc.allowRoot),
     allowRoot: acc.allowRoot,
     defaultPermissions: acc.defaultPermissions,
     foreground,

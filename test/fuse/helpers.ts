@@ -5,13 +5,15 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadUfsBinding } from '../../lib/fuse/ufs-binding.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'lib', 'cli', 'ufsmount.ts');
-/** How a child process runs the TypeScript sources. */
-export const NODE_ARGS = ['--import', 'tsx', CLI];
+/** How a child process runs the TypeScript sources (tsx's loader by absolute URL: any cwd works). */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+export const NODE_ARGS = ['--import', TSX, CLI];
 
 export const isRoot = process.getuid?.() === 0;
 export const hasDevFuse = fs.existsSync('/dev/fuse');
