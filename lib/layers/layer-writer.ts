@@ -90,6 +90,8 @@ export class LayerWriter {
   private pendingError: unknown = null;
   private xattrsOk: boolean | undefined;
   entries = 0;
+  /** Bytes of regular-file data written. */
+  dataBytes = 0;
 
   constructor(private readonly layer: Layer, private readonly format: WhiteoutFormat, private readonly opts: WriterOptions) {}
 
@@ -311,6 +313,7 @@ export class LayerWriter {
           pos += n;
         }
       }
+      this.dataBytes += pos;
     } catch (err) {
       await h.close();
       throw err;

@@ -52,6 +52,8 @@ export interface ApplyResult {
   rawSize: number;
   /** Number of tar entries applied (whiteouts included). */
   entries: number;
+  /** Bytes of regular-file data written into the layer (what `docker diff`-style sizes count). */
+  dataSize: number;
   warnings: string[];
 }
 
@@ -259,6 +261,7 @@ export async function applyLayerTar(input: Readable, layer: Layer, format: White
     size: tarHash.bytes,
     rawSize: rawHash.bytes,
     entries: writer.entries,
+    dataSize: writer.dataBytes,
     warnings,
   };
 }

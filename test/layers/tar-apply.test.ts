@@ -61,6 +61,9 @@ describe('applyLayerTar with GNU tar layers', () => {
       expect(r.digest).toBe(`sha256:${sha256hex(await fsp.readFile(path.join(fx, file)))}`);
       expect(r.compression).toBe(file.endsWith('.gz') ? 'gzip' : file.endsWith('.zst') ? 'zstd' : 'none');
       expect(r.size).toBe((await fsp.stat(path.join(fx, 'layer.tar'))).size);
+      // File data: the 300000-byte file counted once (its hard link shares it), plus the small ones.
+      expect(r.dataSize).toBeGreaterThan(300000);
+      expect(r.dataSize).toBeLessThan(301000);
       // Hard links stay hard links inside the layer.
       const a = await fsp.stat(path.join(dir, 'bin/prog'));
       const b = await fsp.stat(path.join(dir, 'bin/prog-link'));
