@@ -206,12 +206,12 @@ export class FuseAdapter {
     }
   }
 
-  read(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
-    return this.handles.get(fh).read(buf, 0, len, pos).then((r) => r.bytesRead);
+  async read(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    return (await this.handles.get(fh).read(buf, 0, len, pos)).bytesRead;
   }
 
-  write(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
-    return this.handles.get(fh).write(buf, 0, len, pos).then((r) => r.bytesWritten);
+  async write(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    return (await this.handles.get(fh).write(buf, 0, len, pos)).bytesWritten;
   }
 
   async flush(fh: number): Promise<void> {

@@ -155,9 +155,6 @@ export async function ufsmountMain(argv: readonly string[], openTarget: OpenTarg
     // The detached server: report through the pipe, then let go of the parent's stderr.
     delete process.env[STATUS_FD_ENV];
     process.stderr.on('error', () => undefined);
-    process.on('uncaughtException', (e) => {
-      process.stderr.write(`ufsmount: internal error: ${e.stack ?? e.message}\n`);
-    });
     const fd = Number(statusFd);
     const report = (line: string): void => {
       try {

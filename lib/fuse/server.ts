@@ -49,11 +49,28 @@ export interface Server {
   close(reason?: string): Promise<void>;
 }
 
+let guarded = false;
+
+/**
+ * A server must not die of one request's bug: the kernel would keep a dead mount. Unexpected
+ * errors are logged on stderr and the mount goes on serving.
+ */
+function guardProcess(): void {
+  if (guarded) return;
+  guarded = true;
+  const log = (e: unknown): void => {
+    process.stderr.write(`ufsmount: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  };
+  process.on('uncaughtException', log);
+  process.on('unhandledRejection', log);
+}
+
 /**
  * Mounts `target` at `mountpoint` (already checked by preflight) and resolves once the kernel has
  * sent INIT, i.e. the mount is live. The process must not touch the mount itself.
  */
 export async function serve(config: MountConfig, mountpoint: string, target: FuseTarget): Promise<Server> {
+  guardProcess();
   process.umask(0); // the kernel already applied the caller's umask to every mode we receive
   try {
     process.chdir('/'); // never keep a working directory inside anything we might mount over
