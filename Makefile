@@ -28,6 +28,7 @@ node: node_modules/.package-lock.json
 
 native: node
 	UFS_REQUIRE_NATIVE=$${UFS_REQUIRE_NATIVE:-$$( [ "$$(uname)" = Linux ] && echo 1 || echo 0 )} node scripts/build-native.mjs
+	UFS_REQUIRE_FUSE=$${UFS_REQUIRE_FUSE:-$$( [ "$$(uname)" = Linux ] && echo 1 || echo 0 )} node lib/fuse/native/build.mjs
 
 build: node native
 	npx tsc -p tsconfig.build.json
@@ -46,4 +47,4 @@ bench: deps
 	npx tsx bench/run.ts $(BENCH_ARGS)
 
 clean:
-	rm -rf dist native/build
+	rm -rf dist native/build lib/fuse/native/build

@@ -1,13 +1,13 @@
 // Test helpers for ufsmount: run the real command in child processes (never serving a mount from
 // the test process), make layer directories, find and wait for mounts, and clean up after a test.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { loadUfsBinding } from '../../lib/fuse/ufs-binding.js';
+import { addonCandidates, loadUfsBinding } from '../../lib/fuse/ufs-binding.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'lib', 'cli', 'ufsmount.ts');
@@ -20,6 +20,12 @@ export const hasDevFuse = fs.existsSync('/dev/fuse');
 const LIBFUSE_PATHS = ['/lib/x86_64-linux-gnu/libfuse.so.2', '/usr/lib/x86_64-linux-gnu/libfuse.so.2', '/usr/lib/libfuse.so.2', '/lib/aarch64-linux-gnu/libfuse.so.2'];
 export const libfusePath = LIBFUSE_PATHS.find((p) => fs.existsSync(p));
 export const hasLibfuse = libfusePath !== undefined;
+// ufs's binding is what ufsmount uses wherever it can be built: build it for the tests when the
+// install has not (the build script says why it cannot and exits 0; then fuse-native serves).
+if (process.env.UFS_FUSE_BINDING !== 'fuse-native' && !addonCandidates().some((f) => fs.existsSync(f))) {
+  spawnSync(process.execPath, [path.join(ROOT, 'lib', 'fuse', 'native', 'build.mjs')], { stdio: 'ignore', timeout: 120_000 });
+}
+
 /** The binding mounts made by ufsmount use (ufs's own when built, else fuse-native). */
 export const binding: 'ufs' | 'fuse-native' =
   process.env.UFS_FUSE_BINDING !== 'fuse-native' && loadUfsBinding() !== null ? 'ufs' : 'fuse-native';

@@ -94,7 +94,7 @@ describe('migrate', () => {
     });
   }
 
-  it('changes nothing when a container cannot move (a '.wh.' file in a vfs directory), and refuses a migration to the same driver', async () => {
+  it('changes nothing when a container cannot move (a .wh. file in a vfs directory), and refuses a migration to the same driver', async () => {
     const st = await Store.open({ root: path.join(tmp, 'refuse'), driver: 'vfs' });
     try {
       await populate(st, path.join(tmp, 'src-refuse'));

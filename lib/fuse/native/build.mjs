@@ -35,14 +35,18 @@ if (!process.argv.includes('--force') && existsSync(output) && statSync(output).
 }
 const include = nodeIncludeDir();
 if (!include) giveUp(`no node_api.h beside ${process.execPath}; set UFS_NODEDIR`);
+// libfuse 2's flags from pkg-config, or Debian's defaults when pkg-config is not installed.
+let flags;
 const pc = spawnSync('pkg-config', ['--cflags', '--libs', 'fuse'], { encoding: 'utf8' });
-if (pc.status !== 0) giveUp('pkg-config finds no libfuse (apt-get install libfuse-dev pkg-config)');
+if (pc.status === 0) flags = pc.stdout.trim();
+else if (existsSync('/usr/include/fuse/fuse.h')) flags = '-I/usr/include/fuse -D_FILE_OFFSET_BITS=64 -lfuse -pthread';
+else giveUp('no libfuse 2 headers (apt-get install libfuse-dev)');
 const cc = process.env.CC || 'cc';
 mkdirSync(outDir, { recursive: true });
 const tmp = path.join(outDir, `ufs_fuse.tmp-${process.pid}.node`);
 const args = ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=ufs_fuse', `-I${include}`,
-  ...pc.stdout.trim().split(/\s+/).filter((f) => !f.startsWith('-l') && f !== '-pthread'), source, '-o', tmp,
-  ...pc.stdout.trim().split(/\s+/).filter((f) => f.startsWith('-l') || f === '-pthread')];
+  ...flags.split(/\s+/).filter((f) => !f.startsWith('-l') && f !== '-pthread'), source, '-o', tmp,
+  ...flags.split(/\s+/).filter((f) => f.startsWith('-l') || f === '-pthread')];
 const r = spawnSync(cc, args, { encoding: 'utf8' });
 if (r.status !== 0) giveUp(`${cc} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
 const check = spawnSync(process.execPath, ['-e', 'const a = require(process.argv[1]); if (typeof a.mount !== "function") process.exit(3)', tmp], { encoding: 'utf8' });
