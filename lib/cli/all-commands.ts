@@ -5,3 +5,4 @@ import './cmd-image.js';
 import './cmd-layer.js';
 import './cmd-container.js';
 import './cmd-system.js';
+import './cmd-transfer.js';

@@ -191,7 +191,8 @@ export class OciLayout {
   }
 
   /** Reads the image a manifest descriptor names: manifest and config verified, layers ready to stream. */
-  async readImage(manifestDesc: Descriptor, ref?: string): Promise<SourceImage> {
+  /** `absent`: layer blobs the caller knows are missing and will not open (layers a store already has). */
+  async readImage(manifestDesc: Descriptor, ref?: string, opts: { absent?: ReadonlySet<string> } = {}): Promise<SourceImage> {
     const manifestBytes = await this.readBlob(manifestDesc);
     const manifest: Manifest = parseManifest(manifestBytes, manifestDesc.digest);
     const configBytes = await this.readBlob(manifest.config);
@@ -211,7 +212,7 @@ export class OciLayout {
     }));
     // A manifest that references a missing blob is refused before any layer is imported.
     for (const l of manifest.layers) {
-      if (!(await this.hasBlob(l.digest))) throw fsError('ENOENT', 'open', this.dir, undefined, `manifest references missing blob ${l.digest}`);
+      if (!opts.absent?.has(l.digest) && !(await this.hasBlob(l.digest))) throw fsError('ENOENT', 'open', this.dir, undefined, `manifest references missing blob ${l.digest}`);
     }
     return {
       ...(ref !== undefined ? { ref } : {}),

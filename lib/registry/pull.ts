@@ -2,7 +2,7 @@
 // picks this machine's (or the asked) platform from an index, downloads config and layers concurrently.
 import { RegistryClient, type ClientOptions } from './client.js';
 import { downloadBlob } from './download.js';
-import { addToIndex, cleanPartial, initLayout, writeBlob } from './layout.js';
+import { addToIndex, cleanPartial, initLayout, readBlob, writeBlob } from './layout.js';
 import {
   formatPlatform, hostPlatform, isManifestType, parseManifest, parsePlatform, selectPlatform,
   type Descriptor, type ImageManifest, type Platform,
@@ -20,6 +20,11 @@ export interface PullOptions extends ClientOptions {
   onProgress?: ProgressCallback;
   /** The `org.opencontainers.image.ref.name` to record in index.json (default the reference's tag). */
   refName?: string;
+  /**
+   * Called with the verified config once it is in the layout, before any layer is fetched: returns
+   * the layer blob digests not to fetch (e.g. layers a store already has). The layout then lacks them.
+   */
+  skipLayers?: (config: Buffer, manifest: ImageManifest) => Promise<Set<string>> | Set<string>;
 }
 
 export interface PullResult {
@@ -32,6 +37,8 @@ export interface PullResult {
   /** Blobs fetched now, and blobs the layout already had. */
   downloaded: string[];
   existing: string[];
+  /** Layer blobs not fetched because `skipLayers` named them. */
+  skipped: string[];
 }
 
 function wantPlatform(p: string | Platform | undefined): Platform {
@@ -66,14 +73,18 @@ export async function pull(reference: string | Reference, layoutDir: string, opt
     const manifest = parsed.manifest;
     await initLayout(layoutDir);
     const blobs: { desc: Descriptor; kind: 'config' | 'layer' }[] = [{ desc: manifest.config, kind: 'config' }];
+    const download = (b: { desc: Descriptor; kind: 'config' | 'layer' }): Promise<'exists' | 'downloaded'> =>
+      downloadBlob(client, layoutDir, b.desc, { ...opts, kind: b.kind });
+    // The config first when the caller wants to choose layers by it; else it goes with the layers.
+    const first = opts.skipLayers ? [await download(blobs[0]!)] : [];
+    const skip = opts.skipLayers ? await opts.skipLayers(await readBlob(layoutDir, manifest.config.digest), manifest) : new Set<string>();
     const seen = new Set([manifest.config.digest]);
     for (const l of manifest.layers) {
-      if (!seen.has(l.digest)) blobs.push({ desc: l, kind: 'layer' });
+      if (!seen.has(l.digest) && !skip.has(l.digest)) blobs.push({ desc: l, kind: 'layer' });
       seen.add(l.digest);
     }
-    const outcomes = await mapPool(blobs, opts.concurrency ?? 3, (b) => downloadBlob(client, layoutDir, b.desc, {
-      ...opts, kind: b.kind,
-    }));
+    for (const d of skip) opts.onProgress?.({ digest: d, kind: 'layer', state: 'exists', done: 0, total: 0 });
+    const outcomes = [...first, ...await mapPool(blobs.slice(first.length), opts.concurrency ?? 3, download)];
     await writeBlob(layoutDir, fetched.bytes, fetched.digest);
     const desc: Descriptor = { mediaType: parsed.mediaType, digest: fetched.digest, size: fetched.bytes.length };
     if (chosen?.platform !== undefined) desc.platform = chosen.platform;
@@ -83,6 +94,7 @@ export async function pull(reference: string | Reference, layoutDir: string, opt
       reference: ref, descriptor, manifest,
       downloaded: blobs.filter((_, i) => outcomes[i] === 'downloaded').map((b) => b.desc.digest),
       existing: blobs.filter((_, i) => outcomes[i] === 'exists').map((b) => b.desc.digest),
+      skipped: [...skip],
     };
     if (indexDigest !== undefined) result.indexDigest = indexDigest;
     return result;
