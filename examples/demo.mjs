@@ -1,6 +1,6 @@
 // `make demo`: the main job on the bundled example layers. Opens a union over them, reads
 // through every layer, writes (the change lands in the container layer) and deletes (a whiteout),
-// and, when ufsmount is available here, does the same through a real FUSE mount.
+// then builds an image in a store and mounts a container of it with ufsmount (when /dev/fuse exists).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -12,3 +12,4 @@ const step = (title, file) => {
 };
 step('A read-only union over the example layers (examples/layers/app over examples/layers/base)', `${here}open-union.mjs`);
 step('Writing through a union: copy-up, whiteouts, the layers untouched', `${here}write-through.mjs`);
+step('An image in a store, a container on it, mounted with ufsmount, written to from a shell', `${here}mount-image.mjs`);

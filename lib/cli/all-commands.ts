@@ -6,3 +6,4 @@ import './cmd-layer.js';
 import './cmd-container.js';
 import './cmd-system.js';
 import './cmd-transfer.js';
+import './mount.js';

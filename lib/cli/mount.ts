@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { registerCommand, type CommandContext } from './commands.js';
+import { fsError } from '../errors.js';
 
 /** The ufsmount entry beside this file (ufsmount.js when built, ufsmount.ts when run by tsx). */
 function ufsmountScript(): string {
@@ -11,7 +12,7 @@ function ufsmountScript(): string {
     const f = fileURLToPath(new URL(name, import.meta.url));
     if (existsSync(f)) return f;
   }
-  throw new Error('ufsmount not found beside the ufs command');
+  throw fsError('ENOENT', 'spawn', fileURLToPath(new URL('./ufsmount.js', import.meta.url)), undefined, 'ufsmount not found beside the ufs command');
 }
 
 /** Runs ufsmount with `argv` (stdio shared); resolves with its exit code. */

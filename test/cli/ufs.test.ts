@@ -41,7 +41,7 @@ describe('ufs command line', () => {
     const root = path.join(await tempDir('ufs-cli-'), 'store');
     const help = await runTs('lib/cli/ufs.ts', ['--help']);
     expect(help.code).toBe(0);
-    for (const c of ['image import', 'image save', 'image export', 'image load', 'pull', 'push', 'migrate', 'check']) expect(help.stdout).toContain(`  ${c} `);
+    for (const c of ['image import', 'image save', 'image export', 'image load', 'pull', 'push', 'migrate', 'check', 'mount', 'umount']) expect(help.stdout).toContain(`  ${c} `);
     const bad = await runTs('lib/cli/ufs.ts', ['--root', root, 'image', 'save', 'x']);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);

@@ -26,4 +26,13 @@ describe('examples', () => {
     expect(out).toContain('the base layer still says: ufs-demo');
     expect(out).toContain('the upper layer holds: etc etc/.wh.passwd etc/hostname tmp tmp/work');
   });
+
+  it.skipIf(!existsSync('/dev/fuse'))('mount-image.mjs mounts a container with ufsmount and the write lands in its layer (needs /dev/fuse)', () => {
+    const out = run('mount-image.mjs');
+    expect(out).toContain('hostname: ufs-demo');
+    expect(out).toMatch(/\nA \/srv\/hello\.txt\n/);
+    expect(out).toMatch(/\nD \/etc\/passwd\n/);
+    expect(out).toMatch(/\/store\/aufs\/layers\/[0-9a-f]+\/diff\/srv\/hello\.txt\n/);
+    expect(out).toContain('the mountpoint is empty again (0 entries)');
+  }, 60_000);
 });
