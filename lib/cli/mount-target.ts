@@ -40,6 +40,7 @@ async function openStoreItem(config: MountConfig, ref: string, root: string | un
         `${ref} is already a kernel mount at ${view.path} (the store's driver mounts it itself); use that directory`);
     }
     config.readOnly = !container || view.readonly || config.union.readonly === true;
+    if (container && (await store.container(ref)).volumes.length > 0) config.volatile = true;
     return withClose(view.fs, release);
   } catch (e) {
     await store.close().catch(() => undefined);

@@ -24,6 +24,11 @@ export interface OpenResult {
 export interface AdapterOptions {
   /** The union has no writable layer: every change is EROFS before it reaches the target. */
   readOnly: boolean;
+  /**
+   * Whether the binding may keep getattr/readdir answers until the next changing request (default
+   * true). False when parts of the target change behind ufs (volumes: host directories).
+   */
+  attrCache?: boolean;
 }
 
 /** The adapter's open-file table: FUSE file handles (never 0, below 2^31) to target handles. */

@@ -38,6 +38,8 @@ export interface MountConfig {
   negativeTimeout?: number;
   /** Generic mount flags handed to libfuse as they are (nosuid, nodev, noexec, noatime...). */
   mountFlags: string[];
+  /** Parts of the union change behind ufs (volumes: host directories): no attribute cache in the binding. */
+  volatile?: boolean;
   /** Options accepted for overlayfs compatibility that change nothing here (index=, xino=...). */
   ignored: string[];
 }

@@ -76,7 +76,7 @@ export async function serve(config: MountConfig, mountpoint: string, target: Fus
     process.chdir('/'); // never keep a working directory inside anything we might mount over
   } catch { /* ignore */ }
 
-  const adapter = new FuseAdapter(target, { readOnly: config.readOnly });
+  const adapter = new FuseAdapter(target, { readOnly: config.readOnly, attrCache: config.volatile !== true && (config.union.volumes?.length ?? 0) === 0 });
   const handles = adapter.handles;
   const mounted = await mountAdapter(mountpoint, adapter, (b) => libfuseOptions(config, b));
   const ours = await mountAt(mountpoint);

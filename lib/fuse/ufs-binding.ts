@@ -14,7 +14,8 @@ type Handler = (op: number, req: unknown, uid: number, gid: number, pid: number,
 
 interface UfsFuseAddon {
   version: number;
-  mount(mountpoint: string, args: string[], handler: Handler): void;
+  /** flags bit 0: cache getattr/readdir answers in the binding (dropped by every changing request). */
+  mount(mountpoint: string, args: string[], handler: Handler, flags?: number): void;
   reply(req: unknown, result: number, x?: unknown, y?: unknown): void;
 }
 
@@ -176,7 +177,7 @@ export async function mountWithUfsBinding(mountpoint: string, adapter: FuseAdapt
   const ready = new Promise<void>((r) => (onInit = r));
   const exited = new Promise<void>((r) => (onExit = r));
   try {
-    addon.mount(mountpoint, ['-o', libfuseOptions.join(',')], makeHandler(addon, adapter, { init: onInit, exit: onExit }));
+    addon.mount(mountpoint, ['-o', libfuseOptions.join(',')], makeHandler(addon, adapter, { init: onInit, exit: onExit }), adapter.opts.attrCache === false ? 0 : 1);
   } catch (e) {
     throw new Error(`ufsmount: mounting on ${mountpoint} failed: ${e instanceof Error ? e.message : String(e)}`);
   }

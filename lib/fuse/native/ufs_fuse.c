@@ -6,9 +6,19 @@
 // the JavaScript thread through one thread-safe function and wait on the request's semaphore; the
 // JavaScript handler answers, possibly later, with reply(request, result, ...), which copies the
 // answer into libfuse's buffers and posts the semaphore.
+//
+// Attribute and listing cache: libfuse 2's high-level API gives one attr_timeout per mount, and a
+// writable union needs 0 there (two hard links are two kernel inodes here), so every stat(2) reaches
+// the server. Answers to getattr and readdir are kept in C, keyed by path and stamped with a
+// generation; any request that can change anything (write, create, rename, chmod, ...) moves the
+// generation on before it is handed to JavaScript and again once it is answered, which drops every
+// answer at once. Only answers whose request started and ended within one generation are kept, so
+// nothing the union changed is ever served from it. Off when the union has volumes (host directories
+// that change behind ufs) or with UFS_FUSE_NOCACHE=1.
 #define FUSE_USE_VERSION 29
 #define NAPI_VERSION 8
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse.h>
 #include <node_api.h>
 #include <pthread.h>
@@ -44,6 +54,8 @@ typedef struct req {
   pid_t pid;
   int result;
   int replied;
+  uint64_t gen;                    /* the cache generation when the request was handed over */
+  struct cache *cache;             /* the mount's cache */
   sem_t sem;
 } req_t;
 
@@ -54,9 +66,152 @@ typedef struct mount_state {
   napi_threadsafe_function tsfn;
   pthread_t thread;
   req_t exit_req;
+  struct cache *cache;
 } mount_state_t;
 
 /* ---- the libfuse side: every operation becomes one request for JavaScript ---- */
+
+
+/* ---- the attribute and listing cache ---- */
+
+typedef struct dent { char *name; ino_t ino; mode_t mode; } dent_t;
+
+typedef struct centry {
+  struct centry *next;
+  uint64_t hash;
+  uint64_t gen;
+  char *path;
+  int has_stat;
+  struct stat st;
+  dent_t *ents;                    /* the listing (readdir), or NULL */
+  uint32_t nents;
+} centry_t;
+
+#define CACHE_BUCKETS 65536
+#define CACHE_MAX 200000
+
+/* One per mount: answers are keyed by path inside that mount. */
+typedef struct cache {
+  pthread_mutex_t lock;
+  centry_t **tab;
+  uint32_t count;
+  uint64_t gen;
+  int on;
+} cache_t;
+
+static uint64_t hash_path(const char *p) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *p; p++) { h ^= (unsigned char)*p; h *= 1099511628211ULL; }
+  return h;
+}
+
+static void free_entry(centry_t *e) {
+  for (uint32_t i = 0; i < e->nents; i++) free(e->ents[i].name);
+  free(e->ents);
+  free(e->path);
+  free(e);
+}
+
+/* Drops everything (called with the lock held), when the cache grows too large. */
+static void cache_clear_locked(cache_t *c) {
+  for (uint32_t b = 0; b < CACHE_BUCKETS; b++) {
+    centry_t *e = c->tab[b];
+    while (e) { centry_t *n = e->next; free_entry(e); e = n; }
+    c->tab[b] = NULL;
+  }
+  c->count = 0;
+}
+
+/* Moves the generation on: every cached answer is stale from now on. */
+static void cache_bump(cache_t *c) {
+  if (c->on) __atomic_add_fetch(&c->gen, 1, __ATOMIC_SEQ_CST);
+}
+
+static uint64_t cache_now(cache_t *c) { return __atomic_load_n(&c->gen, __ATOMIC_SEQ_CST); }
+
+/* The entry for `path` of the current generation (lock held), or NULL. */
+static centry_t *cache_find_locked(cache_t *c, const char *path, uint64_t h) {
+  centry_t *e = c->tab[h % CACHE_BUCKETS];
+  for (; e; e = e->next) if (e->hash == h && strcmp(e->path, path) == 0) break;
+  if (e && e->gen != cache_now(c)) return NULL;
+  return e;
+}
+
+/* The entry for `path` to fill for generation `gen` (lock held): reused, reset if stale, or new. */
+static centry_t *cache_slot_locked(cache_t *c, const char *path, uint64_t h, uint64_t gen) {
+  centry_t *e = c->tab[h % CACHE_BUCKETS];
+  for (; e; e = e->next) if (e->hash == h && strcmp(e->path, path) == 0) break;
+  if (e && e->gen != gen) {
+    for (uint32_t i = 0; i < e->nents; i++) free(e->ents[i].name);
+    free(e->ents);
+    e->ents = NULL; e->nents = 0; e->has_stat = 0; e->gen = gen;
+  }
+  if (e) return e;
+  if (c->count >= CACHE_MAX) cache_clear_locked(c);
+  e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->path = strdup(path);
+  if (!e->path) { free(e); return NULL; }
+  e->hash = h; e->gen = gen;
+  e->next = c->tab[h % CACHE_BUCKETS];
+  c->tab[h % CACHE_BUCKETS] = e;
+  c->count++;
+  return e;
+}
+
+static int cache_get_stat(cache_t *c, const char *path, struct stat *st) {
+  if (!c->on || !path) return 0;
+  uint64_t h = hash_path(path);
+  int hit = 0;
+  pthread_mutex_lock(&c->lock);
+  centry_t *e = cache_find_locked(c, path, h);
+  if (e && e->has_stat) { *st = e->st; hit = 1; }
+  pthread_mutex_unlock(&c->lock);
+  return hit;
+}
+
+static void cache_put_stat(cache_t *c, const char *path, const struct stat *st, uint64_t gen) {
+  if (!c->on || !path || gen != cache_now(c)) return;
+  uint64_t h = hash_path(path);
+  pthread_mutex_lock(&c->lock);
+  if (gen == cache_now(c)) {
+    centry_t *e = cache_slot_locked(c, path, h, gen);
+    if (e) { e->st = *st; e->has_stat = 1; }
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* Serves a readdir from the cache: 1 when it did (entries given to the filler), 0 otherwise. */
+static int cache_readdir(cache_t *c, const char *path, void *buf, fuse_fill_dir_t filler) {
+  if (!c->on || !path) return 0;
+  uint64_t h = hash_path(path);
+  pthread_mutex_lock(&c->lock);
+  centry_t *e = cache_find_locked(c, path, h);
+  if (!e || !e->ents) { pthread_mutex_unlock(&c->lock); return 0; }
+  struct stat st;
+  for (uint32_t i = 0; i < e->nents; i++) {
+    memset(&st, 0, sizeof st);
+    st.st_ino = e->ents[i].ino;
+    st.st_mode = e->ents[i].mode;
+    if (filler(buf, e->ents[i].name, &st, 0)) break;
+  }
+  pthread_mutex_unlock(&c->lock);
+  return 1;
+}
+
+/* Whether a request can change what getattr or readdir answer. */
+static int mutates(const req_t *r) {
+  switch (r->op) {
+    case OP_GETATTR: case OP_FGETATTR: case OP_ACCESS: case OP_READLINK: case OP_READ: case OP_STATFS:
+    case OP_FSYNC: case OP_GETXATTR: case OP_LISTXATTR: case OP_READDIR: case OP_INIT: case OP_EXIT:
+      return 0;
+    case OP_OPEN: case OP_FLUSH: case OP_RELEASE:
+      /* read-only opens and their closes change nothing; writers may (copy-up, times, size) */
+      return r->fi == NULL || (r->fi->flags & O_ACCMODE) != O_RDONLY || (r->fi->flags & O_TRUNC);
+    default:
+      return 1;
+  }
+}
 
 static int dispatch(req_t *r) {
   struct fuse_context *ctx = fuse_get_context();
@@ -66,19 +221,31 @@ static int dispatch(req_t *r) {
   r->pid = ctx->pid;
   r->result = -EIO;
   r->replied = 0;
+  cache_t *c = m->cache;
+  r->cache = c;
+  int changes = mutates(r);
+  if (changes) cache_bump(c);
+  r->gen = cache_now(c);
   sem_init(&r->sem, 0, 0);
   if (napi_call_threadsafe_function(m->tsfn, r, napi_tsfn_blocking) != napi_ok) {
     sem_destroy(&r->sem);
+    if (changes) cache_bump(c);
     return -EIO;
   }
   while (sem_wait(&r->sem) != 0 && errno == EINTR) {}
   sem_destroy(&r->sem);
+  if (changes) cache_bump(c);
   return r->result;
 }
 
 #define REQ(o) req_t r; memset(&r, 0, sizeof r); r.op = (o)
 
-static int u_getattr(const char *path, struct stat *st) { REQ(OP_GETATTR); r.path = path; r.st = st; return dispatch(&r); }
+static cache_t *my_cache(void) { return ((mount_state_t *)fuse_get_context()->private_data)->cache; }
+
+static int u_getattr(const char *path, struct stat *st) {
+  if (cache_get_stat(my_cache(), path, st)) return 0;
+  REQ(OP_GETATTR); r.path = path; r.st = st; return dispatch(&r);
+}
 static int u_fgetattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
   REQ(OP_FGETATTR); r.path = path; r.st = st; r.a = (double)fi->fh; return dispatch(&r);
 }
@@ -125,8 +292,8 @@ static int u_write(const char *path, const char *buf, size_t size, off_t off, st
   REQ(OP_WRITE); r.path = path; r.wbuf = buf; r.len = size; r.a = (double)fi->fh; r.b = (double)off; return dispatch(&r);
 }
 static int u_statfs(const char *path, struct statvfs *stv) { REQ(OP_STATFS); r.path = path; r.stv = stv; return dispatch(&r); }
-static int u_flush(const char *path, struct fuse_file_info *fi) { REQ(OP_FLUSH); r.path = path; r.a = (double)fi->fh; return dispatch(&r); }
-static int u_release(const char *path, struct fuse_file_info *fi) { REQ(OP_RELEASE); r.path = path; r.a = (double)fi->fh; return dispatch(&r); }
+static int u_flush(const char *path, struct fuse_file_info *fi) { REQ(OP_FLUSH); r.path = path; r.a = (double)fi->fh; r.fi = fi; return dispatch(&r); }
+static int u_release(const char *path, struct fuse_file_info *fi) { REQ(OP_RELEASE); r.path = path; r.a = (double)fi->fh; r.fi = fi; return dispatch(&r); }
 static int u_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
   REQ(OP_FSYNC); r.path = path; r.a = datasync; r.b = (double)fi->fh; return dispatch(&r);
 }
@@ -144,6 +311,7 @@ static int u_removexattr(const char *path, const char *name) {
 }
 static int u_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi) {
   (void)off; (void)fi;
+  if (cache_readdir(my_cache(), path, buf, filler)) return 0;
   REQ(OP_READDIR); r.path = path; r.dirbuf = buf; r.filler = filler; return dispatch(&r);
 }
 static void *u_init(struct fuse_conn_info *conn) {
@@ -275,7 +443,10 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
     size_t n;
     switch (r->op) {
       case OP_GETATTR: case OP_FGETATTR:
-        if (get_f64(env, argv[2], &d, &n) == 0 && n >= 16) fill_stat(r->st, d); else res = -EIO;
+        if (get_f64(env, argv[2], &d, &n) == 0 && n >= 16) {
+          fill_stat(r->st, d);
+          if (r->op == OP_GETATTR) cache_put_stat(r->cache, r->path, r->st, r->gen);
+        } else res = -EIO;
         break;
       case OP_STATFS:
         if (get_f64(env, argv[2], &d, &n) == 0 && n >= 11) {
@@ -315,17 +486,36 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
           break;
         }
         char name[1024];
+        /* Kept for later readdirs of the same generation (all of it, or nothing). */
+        cache_t *c = r->cache;
+        dent_t *keep = (c && c->on && r->path && r->gen == cache_now(c)) ? calloc(count ? count : 1, sizeof *keep) : NULL;
+        uint32_t kept = 0;
+        int full = 1;
         for (uint32_t i = 0; i < count; i++) {
           napi_value v;
           size_t len;
-          if (napi_get_element(env, argv[2], i, &v) != napi_ok) continue;
-          if (napi_get_value_string_utf8(env, v, name, sizeof name, &len) != napi_ok) continue;
+          if (napi_get_element(env, argv[2], i, &v) != napi_ok) { full = 0; continue; }
+          if (napi_get_value_string_utf8(env, v, name, sizeof name, &len) != napi_ok) { full = 0; continue; }
           struct stat st;
           memset(&st, 0, sizeof st);
           st.st_ino = (ino_t)d[2 * i];
           st.st_mode = (mode_t)d[2 * i + 1];
-          if (r->filler(r->dirbuf, name, &st, 0)) break;
+          if (keep) {
+            keep[kept].name = strdup(name);
+            keep[kept].ino = st.st_ino;
+            keep[kept].mode = st.st_mode;
+            if (keep[kept].name) kept++; else full = 0;
+          }
+          if (r->filler(r->dirbuf, name, &st, 0)) { full = 0; break; }
         }
+        if (keep && full && kept == count) {
+          uint64_t h = hash_path(r->path);
+          pthread_mutex_lock(&c->lock);
+          centry_t *e = r->gen == cache_now(c) ? cache_slot_locked(c, r->path, h, r->gen) : NULL;
+          if (e && !e->ents) { e->ents = keep; e->nents = kept; keep = NULL; }
+          pthread_mutex_unlock(&c->lock);
+        }
+        if (keep) { for (uint32_t i = 0; i < kept; i++) free(keep[i].name); free(keep); }
         break;
       }
       default:
@@ -343,6 +533,11 @@ static void *loop_thread(void *arg) {
   fuse_loop_mt(m->fuse);
   fuse_unmount(m->mountpoint, m->ch);
   fuse_destroy(m->fuse);
+  cache_t *c = m->cache;
+  pthread_mutex_lock(&c->lock);
+  c->on = 0;
+  if (c->tab) { cache_clear_locked(c); free(c->tab); c->tab = NULL; }
+  pthread_mutex_unlock(&c->lock);
   memset(&m->exit_req, 0, sizeof m->exit_req);
   m->exit_req.op = OP_EXIT;
   napi_call_threadsafe_function(m->tsfn, &m->exit_req, napi_tsfn_blocking);
@@ -352,10 +547,11 @@ static void *loop_thread(void *arg) {
 
 static struct fuse_operations ops;
 
-/* mount(mountpoint, libfuseArgs: string[], handler) -> undefined; throws when libfuse refuses. */
+/* mount(mountpoint, libfuseArgs: string[], handler, flags?) -> undefined; throws when libfuse refuses.
+   flags bit 0: cache getattr/readdir answers (see the top of this file). */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 3) {
     napi_throw_type_error(env, NULL, "mount(mountpoint, args, handler)");
@@ -366,7 +562,17 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "mountpoint must be a string");
     return NULL;
   }
+  int32_t flags = 0;
+  if (argc >= 4) napi_get_value_int32(env, argv[3], &flags);
+  const char *nocache = getenv("UFS_FUSE_NOCACHE");
   mount_state_t *m = calloc(1, sizeof *m);
+  m->cache = calloc(1, sizeof *m->cache);
+  pthread_mutex_init(&m->cache->lock, NULL);
+  m->cache->gen = 1;
+  if ((flags & 1) && !(nocache && strcmp(nocache, "1") == 0)) {
+    m->cache->tab = calloc(CACHE_BUCKETS, sizeof *m->cache->tab);
+    m->cache->on = m->cache->tab != NULL;
+  }
   m->mountpoint = malloc(len + 1);
   napi_get_value_string_utf8(env, argv[0], m->mountpoint, len + 1, &len);
 
