@@ -1,0 +1,155 @@
+// The benchmark entry point (`npm run bench`, `make bench`): runs the in-process and mount-level
+// suites, computes ratios and the issue's goals, and writes bench/results/<date>-<commit>.{json,md,svg}.
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { commitInfo, machineInfo } from './lib/machine.js';
+import { computeRatios, type Figure, type RunResults, type TargetInfo } from './lib/results.js';
+import { computeGoals } from './lib/goals.js';
+import { renderMarkdown } from './lib/report-md.js';
+import { renderSvg } from './lib/report-svg.js';
+import { selector, type SuiteContext, type SuiteOutput } from './lib/suite.js';
+import { runMicro } from './micro/suite.js';
+import { runMount } from './mount/suite.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const USAGE = `usage: tsx bench/run.ts [--quick] [--only PATTERN]... [--out DIR] [--tmp DIR] [--keep] [--no-write]
+
+  --quick          small sizes and few runs (a few minutes); the default is the full mode
+  --only PATTERN   run only figures whose key matches the regular expression; keys are
+                   micro/<bench>/<target> and mount/<bench>/<variant>/<target>, e.g.
+                   --only micro, --only 'stat-d(20|100)', --only 'mount/walk', --only ufs-aufs
+                   (repeatable, or comma-separated)
+  --out DIR        where the results go (default bench/results)
+  --tmp DIR        where the data sets are built (default: a new directory in the OS temp dir)
+  --keep           keep the data sets afterwards
+  --no-write       print the Markdown table only, write no files`;
+
+interface Args {
+  quick: boolean;
+  only: string[];
+  out: string;
+  tmp: string | null;
+  keep: boolean;
+  write: boolean;
+}
+
+function parse(argv: string[]): Args {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      full: { type: 'boolean', default: false },
+      only: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      tmp: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
+  if (values.quick && values.full) throw new Error('--quick and --full exclude each other');
+  const only = (values.only ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  for (const p of only) new RegExp(p); // fail early on a bad pattern
+  return {
+    quick: values.quick === true,
+    only,
+    out: path.resolve(values.out ?? path.join(REPO, 'bench', 'results')),
+    tmp: values.tmp ?? null,
+    keep: values.keep === true,
+    write: values['no-write'] !== true,
+  };
+}
+
+function stamp(): string {
+  const d = new Date();
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  const started = Date.now();
+  const tmp = args.tmp ? path.resolve(args.tmp) : await fsp.mkdtemp(path.join(os.tmpdir(), 'ufs-bench-'));
+  await fsp.mkdir(tmp, { recursive: true });
+  const log = (line: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+  const ctx: SuiteContext = { quick: args.quick, selected: selector(args.only), tmp, keep: args.keep, log, repo: REPO };
+  const machine = machineInfo(tmp);
+  const { commit, dirty } = commitInfo(REPO);
+  log(`ufs bench, ${args.quick ? 'quick' : 'full'} mode, commit ${commit}${dirty ? ' (dirty)' : ''}, data in ${tmp} (${machine.tmpFs})`);
+
+  const figures: Figure[] = [];
+  const targets: TargetInfo[] = [];
+  const datasets: Record<string, unknown> = {};
+  const notes: string[] = [];
+  const suites: Array<[string, (c: SuiteContext) => Promise<SuiteOutput>]> = [
+    ['micro', runMicro],
+    ['mount', runMount],
+  ];
+  try {
+    for (const [name, run] of suites) {
+      // Each suite skips itself when --only selects none of its figures.
+      try {
+        const out = await run({ ...ctx, tmp: path.join(tmp, name) });
+        figures.push(...out.figures);
+        targets.push(...out.targets);
+        Object.assign(datasets, out.datasets);
+        notes.push(...(out.notes ?? []));
+      } catch (e) {
+        const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
+        log(`${name} suite failed: ${msg}`);
+        notes.push(`the ${name} suite stopped early: ${msg.split('\n')[0]}`);
+      }
+    }
+  } finally {
+    if (!args.keep && !args.tmp) await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  computeRatios(figures);
+  const results: RunResults = {
+    schema: 'ufs-bench/1',
+    date: new Date().toISOString(),
+    commit,
+    dirty,
+    mode: args.quick ? 'quick' : 'full',
+    only: args.only,
+    argv: process.argv.slice(2),
+    durationSec: (Date.now() - started) / 1000,
+    machine,
+    datasets,
+    targets,
+    figures,
+    goals: computeGoals(figures),
+    notes,
+  };
+  const md = renderMarkdown(results);
+  for (const g of results.goals) {
+    process.stdout.write(`${g.verdict === 'BEHIND' && g.withinNoise ? 'BEHIND (within noise)' : g.verdict} ${g.id}: ${g.value === null ? g.detail : `${g.value.toFixed(2)}× (limit ${g.limit}×; ${g.detail})`}\n`);
+  }
+  if (!args.write) {
+    process.stdout.write(md);
+    return;
+  }
+  await fsp.mkdir(args.out, { recursive: true });
+  const name = `${stamp()}-${commit}`;
+  const svg = renderSvg(results);
+  await fsp.writeFile(path.join(args.out, `${name}.json`), JSON.stringify(results, null, 1) + '\n');
+  await fsp.writeFile(path.join(args.out, `${name}.md`), md);
+  await fsp.writeFile(path.join(args.out, `${name}.svg`), svg);
+  await fsp.writeFile(path.join(args.out, 'latest.md'), md);
+  await fsp.writeFile(path.join(args.out, 'latest.svg'), svg);
+  log(`wrote ${path.join(args.out, name)}.{json,md,svg} and latest.{md,svg}`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
