@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { canMount, cleanupAll, fullBinding, makeLayers, mountedType, ufsmount, type Layers } from './helpers.js';
+import { canMount, cleanupAll, fullBinding, makeLayers, mountedType, run, ufsmount, type Layers } from './helpers.js';
 
 afterAll(cleanupAll);
 
@@ -82,5 +82,21 @@ describe.skipIf(!canMount || !fullBinding)('attribute cache of the ufs binding (
     await fsp.mkdir(m('dir/moved'));
     expect((await fsp.lstat(m('dir/moved'))).isDirectory()).toBe(true);
     expect(await fsp.readdir(m('dir/moved'))).toEqual([]);
+  });
+
+  it('shows names that did not exist and extended attributes at once after asking for them', async () => {
+    await warm(L.mnt);
+    for (let i = 0; i < 2; i++) await expect(fsp.lstat(m('dir/late'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await fsp.writeFile(m('dir/late'), 'x');
+    expect((await fsp.lstat(m('dir/late'))).size).toBe(1);
+    const xattr = async (args: string[]): Promise<string> => (await run('getfattr', args)).stdout;
+    expect(await xattr(['-n', 'user.k', m('dir/late')])).toBe('');
+    expect((await run('setfattr', ['-n', 'user.k', '-v', 'one', m('dir/late')])).code).toBe(0);
+    expect(await xattr(['--only-values', '-n', 'user.k', m('dir/late')])).toBe('one');
+    expect((await run('setfattr', ['-n', 'user.k', '-v', 'three', m('dir/late')])).code).toBe(0);
+    expect(await xattr(['--only-values', '-n', 'user.k', m('dir/late')])).toBe('three');
+    expect(await xattr(['-d', '--absolute-names', m('dir/late')])).toContain('user.k="three"');
+    expect((await run('setfattr', ['-x', 'user.k', m('dir/late')])).code).toBe(0);
+    expect(await xattr(['-d', '--absolute-names', m('dir/late')])).not.toContain('user.k');
   });
 });

@@ -7,7 +7,7 @@
 // JavaScript handler answers, possibly later, with reply(request, result, ...), which copies the
 // answer into libfuse's buffers and posts the semaphore.
 //
-// Attribute and listing cache: libfuse 2's high-level API gives one attr_timeout per mount, and a
+// Attribute, listing and xattr cache (also "does not exist" answers): libfuse 2's high-level API gives one attr_timeout per mount, and a
 // writable union needs 0 there (two hard links are two kernel inodes here), so every stat(2) reaches
 // the server. Answers to getattr and readdir are kept in C, keyed by path and stamped with a
 // generation; any request that can change anything (write, create, rename, chmod, ...) moves the
@@ -18,6 +18,7 @@
 #define FUSE_USE_VERSION 29
 #define NAPI_VERSION 8
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <fuse.h>
 #include <node_api.h>
@@ -82,7 +83,12 @@ typedef struct centry {
   uint64_t gen;
   char *path;
   int has_stat;
+  int stat_res;                    /* 0, or the -errno getattr answered (ENOENT, ENOTDIR) */
   struct stat st;
+  int has_blob;                    /* an xattr answer: value (or list) bytes, or -errno */
+  int blob_res;
+  char *blob;
+  size_t blob_len;
   dent_t *ents;                    /* the listing (readdir), or NULL */
   uint32_t nents;
 } centry_t;
@@ -106,6 +112,7 @@ static uint64_t hash_path(const char *p) {
 }
 
 static void free_entry(centry_t *e) {
+  free(e->blob);
   for (uint32_t i = 0; i < e->nents; i++) free(e->ents[i].name);
   free(e->ents);
   free(e->path);
@@ -145,6 +152,7 @@ static centry_t *cache_slot_locked(cache_t *c, const char *path, uint64_t h, uin
     for (uint32_t i = 0; i < e->nents; i++) free(e->ents[i].name);
     free(e->ents);
     e->ents = NULL; e->nents = 0; e->has_stat = 0; e->gen = gen;
+    free(e->blob); e->blob = NULL; e->blob_len = 0; e->has_blob = 0;
   }
   if (e) return e;
   if (c->count >= CACHE_MAX) cache_clear_locked(c);
@@ -159,26 +167,74 @@ static centry_t *cache_slot_locked(cache_t *c, const char *path, uint64_t h, uin
   return e;
 }
 
-static int cache_get_stat(cache_t *c, const char *path, struct stat *st) {
+/* 1 when getattr of `path` is known for this generation: *res is 0 (and *st filled) or -errno. */
+static int cache_get_stat(cache_t *c, const char *path, struct stat *st, int *res) {
   if (!c->on || !path) return 0;
   uint64_t h = hash_path(path);
   int hit = 0;
   pthread_mutex_lock(&c->lock);
   centry_t *e = cache_find_locked(c, path, h);
-  if (e && e->has_stat) { *st = e->st; hit = 1; }
+  if (e && e->has_stat) {
+    *res = e->stat_res;
+    if (e->stat_res == 0) *st = e->st;
+    hit = 1;
+  }
   pthread_mutex_unlock(&c->lock);
   return hit;
 }
 
-static void cache_put_stat(cache_t *c, const char *path, const struct stat *st, uint64_t gen) {
-  if (!c->on || !path || gen != cache_now(c)) return;
+/* Keeps a getattr answer (st, or st NULL with res -errno) made within generation `gen`. */
+static void cache_put_stat(cache_t *c, const char *path, const struct stat *st, int res, uint64_t gen) {
+  if (!c || !c->on || !path || gen != cache_now(c)) return;
   uint64_t h = hash_path(path);
   pthread_mutex_lock(&c->lock);
   if (gen == cache_now(c)) {
     centry_t *e = cache_slot_locked(c, path, h, gen);
-    if (e) { e->st = *st; e->has_stat = 1; }
+    if (e) { if (st) e->st = *st; e->stat_res = st ? 0 : res; e->has_stat = 1; }
   }
   pthread_mutex_unlock(&c->lock);
+}
+
+/* The cache key of an xattr answer: "l<path>" for the list, "x<len>:<name><path>" for a value
+   (paths start with '/', so keys never meet). Returns a malloc'd string or NULL. */
+static char *xattr_key(const char *path, const char *name) {
+  if (!path) return NULL;
+  size_t pl = strlen(path), nl = name ? strlen(name) : 0;
+  char *k = malloc(pl + nl + 32);
+  if (!k) return NULL;
+  if (name) snprintf(k, pl + nl + 32, "x%zu:%s%s", nl, name, path);
+  else snprintf(k, pl + 32, "l%s", path);
+  return k;
+}
+
+/* Answers an xattr request from the cache into buf (size 0: the size only). 1 when it did. */
+static int cache_get_blob(cache_t *c, const char *key, char *buf, size_t size, int *res) {
+  if (!c->on || !key) return 0;
+  uint64_t h = hash_path(key);
+  int hit = 0;
+  pthread_mutex_lock(&c->lock);
+  centry_t *e = cache_find_locked(c, key, h);
+  if (e && e->has_blob) {
+    hit = 1;
+    if (e->blob_res < 0) *res = e->blob_res;
+    else if (size == 0) *res = (int)e->blob_len;
+    else if (e->blob_len > size) *res = -ERANGE;
+    else { if (e->blob_len) memcpy(buf, e->blob, e->blob_len); *res = (int)e->blob_len; }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return hit;
+}
+
+static void cache_put_blob(cache_t *c, const char *key, const void *data, size_t n, int res, uint64_t gen) {
+  if (!c || !c->on || !key || gen != cache_now(c)) return;
+  char *copy = NULL;
+  if (res == 0 && n) { copy = malloc(n); if (!copy) return; memcpy(copy, data, n); }
+  uint64_t h = hash_path(key);
+  pthread_mutex_lock(&c->lock);
+  centry_t *e = gen == cache_now(c) ? cache_slot_locked(c, key, h, gen) : NULL;
+  if (e) { free(e->blob); e->blob = copy; e->blob_len = res == 0 ? n : 0; e->blob_res = res; e->has_blob = 1; copy = NULL; }
+  pthread_mutex_unlock(&c->lock);
+  free(copy);
 }
 
 /* Serves a readdir from the cache: 1 when it did (entries given to the filler), 0 otherwise. */
@@ -243,7 +299,8 @@ static int dispatch(req_t *r) {
 static cache_t *my_cache(void) { return ((mount_state_t *)fuse_get_context()->private_data)->cache; }
 
 static int u_getattr(const char *path, struct stat *st) {
-  if (cache_get_stat(my_cache(), path, st)) return 0;
+  int res;
+  if (cache_get_stat(my_cache(), path, st, &res)) return res;
   REQ(OP_GETATTR); r.path = path; r.st = st; return dispatch(&r);
 }
 static int u_fgetattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
@@ -301,9 +358,19 @@ static int u_setxattr(const char *path, const char *name, const char *value, siz
   REQ(OP_SETXATTR); r.path = path; r.path2 = name; r.wbuf = value; r.len = size; r.a = flags; return dispatch(&r);
 }
 static int u_getxattr(const char *path, const char *name, char *value, size_t size) {
+  int res;
+  char *key = xattr_key(path, name);
+  int hit = cache_get_blob(my_cache(), key, value, size, &res);
+  free(key);
+  if (hit) return res;
   REQ(OP_GETXATTR); r.path = path; r.path2 = name; r.buf = value; r.len = size; return dispatch(&r);
 }
 static int u_listxattr(const char *path, char *list, size_t size) {
+  int res;
+  char *key = xattr_key(path, NULL);
+  int hit = cache_get_blob(my_cache(), key, list, size, &res);
+  free(key);
+  if (hit) return res;
   REQ(OP_LISTXATTR); r.path = path; r.buf = list; r.len = size; return dispatch(&r);
 }
 static int u_removexattr(const char *path, const char *name) {
@@ -438,6 +505,13 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   }
   int32_t res = -EIO;
   napi_get_value_int32(env, argv[1], &res);
+  /* Answers that a name or an attribute does not exist are kept too (until the next change). */
+  if (r->op == OP_GETATTR && (res == -ENOENT || res == -ENOTDIR)) cache_put_stat(r->cache, r->path, NULL, res, r->gen);
+  if ((r->op == OP_GETXATTR || r->op == OP_LISTXATTR) && (res == -ENODATA || res == -EOPNOTSUPP)) {
+    char *key = xattr_key(r->path, r->op == OP_GETXATTR ? r->path2 : NULL);
+    cache_put_blob(r->cache, key, NULL, 0, res, r->gen);
+    free(key);
+  }
   if (res >= 0 && argc >= 3) {
     double *d;
     size_t n;
@@ -445,7 +519,7 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
       case OP_GETATTR: case OP_FGETATTR:
         if (get_f64(env, argv[2], &d, &n) == 0 && n >= 16) {
           fill_stat(r->st, d);
-          if (r->op == OP_GETATTR) cache_put_stat(r->cache, r->path, r->st, r->gen);
+          if (r->op == OP_GETATTR) cache_put_stat(r->cache, r->path, r->st, 0, r->gen);
         } else res = -EIO;
         break;
       case OP_STATFS:
@@ -475,8 +549,12 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
       case OP_GETXATTR: case OP_LISTXATTR: {
         void *data;
         size_t n;
-        if (napi_get_buffer_info(env, argv[2], &data, &n) == napi_ok) res = copy_sized(r, data, n);
-        else res = -EIO;
+        if (napi_get_buffer_info(env, argv[2], &data, &n) == napi_ok) {
+          res = copy_sized(r, data, n);
+          char *key = xattr_key(r->path, r->op == OP_GETXATTR ? r->path2 : NULL);
+          cache_put_blob(r->cache, key, data, n, 0, r->gen);
+          free(key);
+        } else res = -EIO;
         break;
       }
       case OP_READDIR: {
