@@ -1,6 +1,7 @@
 // Tests of the addon's mknod and renameat2 on real temp files: fifos, 0/0 character devices
 // (whiteouts), RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT, and their errors.
-import { constants, existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from '../../lib/native.js';
@@ -10,6 +11,7 @@ let dir = '';
 let cleanup = (): void => {};
 let n = 0;
 const name = (base: string): string => path.join(dir, `${base}${n++}`);
+const addonFile = path.resolve(import.meta.dirname, '..', '..', 'native', 'build', 'Release', 'ufs_native.node');
 function file(content: string): string {
   const f = name('f');
   writeFileSync(f, content);
@@ -59,11 +61,25 @@ describe.skipIf(!addon)('mknod (needs the addon)', () => {
     expect(lstatSync(p).rdev).toBe(devNull);
   });
 
-  it.skipIf(isRoot)('refuses a real (non-0/0) character device to a user with EPERM (needs a non-root user)', async () => {
-    const a = A();
+  it('refuses a real (non-0/0) character device to a user with EPERM (as root: in a child process as nobody)', async () => {
     const p = name('null');
     const devNull = lstatSync('/dev/null').rdev;
-    expectFsError(await rejection(a.mknod(p, constants.S_IFCHR | 0o644, devNull)), 'EPERM', 'mknod', p);
+    if (!isRoot) {
+      expectFsError(await rejection(A().mknod(p, constants.S_IFCHR | 0o644, devNull)), 'EPERM', 'mknod', p);
+      return;
+    }
+    // The addon itself, loaded by an unprivileged process, in a directory that process may write.
+    const open = path.join(dir, `open${n++}`);
+    mkdirSync(open, { mode: 0o777 });
+    chmodSync(open, 0o777);
+    chmodSync(dir, 0o755);
+    const target = path.join(open, 'null');
+    const script = `const a = require(${JSON.stringify(addonFile)});
+      try { a.mknodSync(${JSON.stringify(target)}, ${constants.S_IFCHR | 0o644}, ${devNull}); console.log('made'); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, syscall: e.syscall, path: e.path })); }`;
+    const out = execFileSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ code: 'EPERM', syscall: 'mknod', path: target });
+    expect(existsSync(target)).toBe(false);
   });
 });
 
