@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { main } from '../../lib/cli/main.js';
-import { FIXTURES, cleanupTemp, diffSnapshots, haveCmd, run, snapshot, tempDir } from '../layers/helpers.js';
+import { IMAGE_SNAP, cleanupTemp, diffSnapshots, haveImageTools, run, snapshot, tempDir, umociFixture } from '../layers/helpers.js';
 import { runTs } from '../store/helpers.js';
 import { haveRegistry, startRegistry, type RunningRegistry } from '../registry/helpers.js';
 
@@ -23,16 +23,13 @@ async function ufs(...args: string[]): Promise<Ran> {
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
-const tools = haveCmd('umoci') && haveCmd('skopeo');
-const SNAP = { mtimes: true, xattrs: true };
+const tools = haveImageTools;
+const SNAP = IMAGE_SNAP;
 let fx = '';
 let refSnap: Record<string, string> = {};
 
 beforeAll(async () => {
-  if (!tools) return;
-  fx = await tempDir('ufs-cli-');
-  await run('sh', [path.join(FIXTURES, 'umoci-image.sh'), fx]);
-  refSnap = await snapshot(path.join(fx, 'ref', 'rootfs'), SNAP);
+  if (tools) ({ dir: fx, ref: refSnap } = await umociFixture('ufs-cli-'));
 });
 afterAll(cleanupTemp);
 

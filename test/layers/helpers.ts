@@ -30,6 +30,21 @@ export function haveCmd(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 }
 
+/** umoci and skopeo are installed (the image fixture and the round trips need them). */
+export const haveImageTools = haveCmd('umoci') && haveCmd('skopeo');
+/** How image trees are compared: with modification times and xattrs. */
+export const IMAGE_SNAP = { mtimes: true, xattrs: true } as const;
+
+/**
+ * Builds the umoci image of test/fixtures/umoci-image.sh in a new temp dir: `dir/img` is the OCI
+ * layout (tag "test"), `ref` the snapshot of the tree `umoci unpack` makes of it.
+ */
+export async function umociFixture(prefix?: string): Promise<{ dir: string; ref: Record<string, string> }> {
+  const dir = await tempDir(prefix);
+  await run('sh', [path.join(FIXTURES, 'umoci-image.sh'), dir]);
+  return { dir, ref: await snapshot(path.join(dir, 'ref', 'rootfs'), IMAGE_SNAP) };
+}
+
 export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { cwd: opts.cwd, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {

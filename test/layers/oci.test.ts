@@ -16,18 +16,15 @@ import { openImageSource, type SourceImage } from '../../lib/layers/image-source
 import { pipeline } from 'node:stream/promises';
 import { chainIDs, type Digest } from '../../lib/layers/digest.js';
 import { UfsError } from '../../lib/errors.js';
-import { FIXTURES, cleanupTemp, diffSnapshots, flattenLayers, haveCmd, isRoot, overlayReady, run, snapshot, tempDir } from './helpers.js';
+import { IMAGE_SNAP, cleanupTemp, diffSnapshots, flattenLayers, haveImageTools, isRoot, overlayReady, run, snapshot, tempDir, umociFixture } from './helpers.js';
 
-const tools = haveCmd('umoci') && haveCmd('skopeo');
-const SNAP = { mtimes: true, xattrs: true };
+const tools = haveImageTools;
+const SNAP = IMAGE_SNAP;
 let fx = '';
 let refSnap: Record<string, string> = {};
 
 beforeAll(async () => {
-  if (!tools) return;
-  fx = await tempDir();
-  await run('sh', [path.join(FIXTURES, 'umoci-image.sh'), fx]);
-  refSnap = await snapshot(path.join(fx, 'ref', 'rootfs'), SNAP);
+  if (tools) ({ dir: fx, ref: refSnap } = await umociFixture());
 });
 afterAll(cleanupTemp);
 
