@@ -174,9 +174,10 @@ export interface ExportResult {
   config: Descriptor;
   diffIDs: Digest[];
   /**
-   * Whether the config had to be rewritten: a layer imported from another tool is re-serialised
-   * by ufs (same content, other bytes), so its diffID, and the image ID, change. Layers made by ufs
-   * (commits, imports of ufs exports) keep theirs.
+   * Whether the config had to be rewritten because a layer's tar came out with other bytes. Layers
+   * imported since tar-split records exist come out byte for byte as imported, layers made by ufs as
+   * ufs makes them, so this is false; only a layer imported by an older ufs (no record) is
+   * re-serialised (same content, other bytes), changing its diffID and the image ID.
    */
   rewritten: boolean;
 }

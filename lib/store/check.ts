@@ -1,5 +1,5 @@
-// `ufs check`: finds debris of interrupted work (temp files, scratch directories, driver layers and
-// blobs nothing references, a half-migrated driver home) and broken references; repair removes the debris.
+// `ufs check`: finds debris of interrupted work (temp files, scratch directories, driver layers, blobs and
+// tar-split records nothing references, a half-migrated driver home) and broken references; repair removes the debris.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { driverNames } from '../drivers/registry.js';
@@ -11,9 +11,10 @@ import { TEMP_PREFIX } from './atomic.js';
 import { blobDebris, hasBlob, listBlobs, removeBlob } from './blobs.js';
 import type { StoreMeta } from './meta.js';
 import type { StoreInternals } from './store.js';
+import { listTarSplits, removeTarSplit } from './tar-split-files.js';
 
 export interface Leftover {
-  kind: 'temp-file' | 'scratch' | 'driver-debris' | 'orphan-layer' | 'orphan-blob' | 'stale-driver-home';
+  kind: 'temp-file' | 'scratch' | 'driver-debris' | 'orphan-layer' | 'orphan-blob' | 'orphan-tar-split' | 'stale-driver-home';
   /** A path on disk, or a driver layer id for orphan layers. */
   path: string;
   detail: string;
@@ -54,6 +55,11 @@ async function findLeftovers(s: StoreInternals, m: StoreMeta): Promise<Leftover[
     if (!configs.has(d)) out.push({ kind: 'orphan-blob', path: d, detail: `blob ${d} that no image uses` });
   }
   for (const p of await blobDebris(s.root)) out.push({ kind: 'temp-file', path: p, detail: 'temp file of an interrupted blob write' });
+  const splits = await listTarSplits(s.root);
+  for (const c of splits.chainIDs) {
+    if (!m.layers[c]) out.push({ kind: 'orphan-tar-split', path: c, detail: `tar-split record of layer ${c}, which is not in the store (an interrupted import or remove)` });
+  }
+  for (const p of splits.debris) out.push({ kind: 'temp-file', path: p, detail: 'temp file of an interrupted tar-split record write' });
   for (const name of driverNames()) {
     if (name === m.driver || name === 'memory') continue;
     const home = path.join(s.root, name);
@@ -110,6 +116,9 @@ export async function checkStore(s: StoreInternals, repair: boolean): Promise<Ch
           break;
         case 'orphan-blob':
           await removeBlob(s.root, l.path as Digest);
+          break;
+        case 'orphan-tar-split':
+          await removeTarSplit(s.root, l.path as Digest);
           break;
         case 'driver-debris':
           break; // below, by the driver (it knows how to unmount what it mounted)

@@ -84,6 +84,8 @@ export async function migrateStore(s: StoreInternals, to: string, opts: MigrateO
         digests.push({ what: c.name, digest: await move(from, neu, c.rwLayer, parent, true, what) });
         opts.onProgress?.(`moved ${what}`);
       }
+      // Tar-split records (<root>/tar-split, by chainID) stay where they are: every layer's files are
+      // the same under the new driver, so they reassemble the same bytes.
       // The switch: one atomic metadata write. Before it the old driver is the store's, after it the new one.
       m.driver = to;
       await s.save(m);

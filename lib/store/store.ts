@@ -26,6 +26,8 @@ import * as containers from './containers.js';
 import { checkStore, type CheckReport } from './check.js';
 import { migrateStore, type MigrateOptions, type MigrateReport } from './migrate.js';
 import { diskFree, type DiskFree } from './df.js';
+import { hasTarSplit, keepTarSplit, recordTar, removeTarSplit, tarSplitStream } from './tar-split-files.js';
+import type { TarSplitRecorder } from '../layers/tar-split.js';
 
 export interface StoreOptions {
   /** The store directory (default: UFS_ROOT, /var/lib/ufs as root, ~/.local/share/ufs otherwise). */
@@ -180,13 +182,11 @@ export class Store {
 
   /**
    * Applies an uncompressed (or gzip/zstd) layer tar onto `parent` (a layer ref, null for a base
-   * layer) and records it by chainID; an identical layer already there is reused.
+   * layer) and records it by chainID; an identical layer already there is reused. The tar's exact
+   * bytes are kept (tar-split), so layerTar gives them back and the diffID stays.
    */
   async createLayer(parent: string | null, tar: Readable): Promise<LayerRecord> {
-    return this.internals.write(async (m) => {
-      const rec = await this.putLayer(m, parent === null ? null : resolveLayer(m, parent), tar);
-      return rec;
-    });
+    return this.internals.write((m) => this.putLayer(m, parent === null ? null : resolveLayer(m, parent), tar, { tarSplit: true }));
   }
 
   /** Makes a layer of a directory (read in the aufs format, or overlay's with format 'overlay'). */
@@ -194,18 +194,26 @@ export class Store {
     const st = await fsp.stat(dir).catch(() => null);
     if (!st?.isDirectory()) throw fsError('ENOTDIR', 'open', dir, undefined, `${dir} is not a directory`);
     const tar = layerToTar(new DirLayer(dir), opts.format === 'overlay' ? overlayFormat : aufsFormat);
-    return this.createLayer(opts.parent ?? null, tar);
+    // ufs's own deterministic bytes: diff() makes them again, no tar-split record needed.
+    return this.internals.write((m) => this.putLayer(m, opts.parent == null ? null : resolveLayer(m, opts.parent), tar));
   }
 
-  /** Applies `tar` as a new layer on `parent` and adds its record to `m` (the caller saves). */
-  async putLayer(m: StoreMeta, parent: LayerRecord | null, tar: Readable): Promise<LayerRecord> {
+  /**
+   * Applies `tar` as a new layer on `parent` and adds its record to `m` (the caller saves). With
+   * `tarSplit`, its bytes are recorded and the record written before the caller saves (a crash in
+   * between leaves an orphan record, which check removes).
+   */
+  async putLayer(m: StoreMeta, parent: LayerRecord | null, tar: Readable, opts: { tarSplit?: boolean } = {}): Promise<LayerRecord> {
     const cacheID = randomId(16);
     const parentID = parent?.cacheID ?? null;
     await this.drv.create(cacheID, parentID);
     let applied;
+    let recorder: TarSplitRecorder | null = null;
     try {
       crashPoint('layer-created');
-      applied = await this.drv.applyDiff(cacheID, parentID, tar);
+      let input = tar;
+      if (opts.tarSplit) ({ stream: input, recorder } = await recordTar(tar));
+      applied = await this.drv.applyDiff(cacheID, parentID, input);
       crashPoint('layer-applied');
     } catch (e) {
       await this.drv.remove(cacheID).catch(() => undefined);
@@ -216,18 +224,32 @@ export class Store {
     const existing = m.layers[chainID];
     if (existing) {
       await this.drv.remove(cacheID);
+      // Same chainID, same bytes and files: a layer of an older store gains the record it lacked.
+      if (recorder && !(await hasTarSplit(this.root, chainID))) await keepTarSplit(this.root, recorder, chainID, diffID);
+      else recorder?.discard();
       return existing;
+    }
+    if (recorder) {
+      try {
+        await keepTarSplit(this.root, recorder, chainID, diffID);
+      } catch (e) {
+        await this.drv.remove(cacheID).catch(() => undefined);
+        throw e;
+      }
     }
     const rec: LayerRecord = { chainID, diffID, parent: parent?.chainID ?? null, cacheID, size: applied.size, created: new Date().toISOString() };
     m.layers[chainID] = rec;
     return rec;
   }
 
-  /** The layer as an uncompressed tar (what its diffID was computed from, for layers made by ufs). */
+  /**
+   * The layer as an uncompressed tar, the bytes of its diffID: reassembled from its tar-split record
+   * (imports; EINTEGRITY at the end if its files changed), or made again by the driver (ufs's own).
+   */
   async layerTar(ref: string): Promise<Readable> {
     return this.lockedStream(async (m) => {
       const l = resolveLayer(m, ref);
-      return this.drv.diff(l.cacheID, l.parent ? m.layers[l.parent]!.cacheID : null);
+      return (await tarSplitStream(this.root, this.drv, l)) ?? this.drv.diff(l.cacheID, l.parent ? m.layers[l.parent]!.cacheID : null);
     });
   }
 
@@ -249,6 +271,7 @@ export class Store {
       delete m.layers[l.chainID];
       await saveMeta(this.root, m);
       await this.drv.remove(l.cacheID);
+      await removeTarSplit(this.root, l.chainID);
       return l.chainID;
     });
   }
@@ -268,7 +291,10 @@ export class Store {
     }
     // Metadata first: a crash afterwards leaves only unreferenced driver layers, which check removes.
     await saveMeta(this.root, m);
-    for (const l of gone) await this.drv.remove(l.cacheID);
+    for (const l of gone) {
+      await this.drv.remove(l.cacheID);
+      await removeTarSplit(this.root, l.chainID);
+    }
     return removed;
   }
 

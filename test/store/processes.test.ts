@@ -1,6 +1,7 @@
 // Two processes on one store at once, and processes killed (SIGKILL) in the middle of creating a
 // layer, committing, removing and migrating: the store opens, nothing committed is lost, check repairs the rest.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Store } from '../../lib/store/store.js';
@@ -56,6 +57,7 @@ describe('a process killed in the middle of work', () => {
   const cases: CrashCase[] = [
     { point: 'layer-created', op: 'layer', args: () => [path.join(tmp, 'src', 'big')], leftovers: ['orphan-layer'], after: async (st) => expect((await st.layers()).length).toBe(1) },
     { point: 'layer-applied', op: 'layer', args: () => [path.join(tmp, 'src', 'big')], leftovers: ['orphan-layer'], after: async (st) => expect((await st.layers()).length).toBe(1) },
+    { point: 'tar-split-written', op: 'tarball', args: () => [path.join(tmp, 'src', 'big.tar')], leftovers: ['orphan-layer', 'orphan-tar-split'], after: async (st) => expect((await st.layers()).length).toBe(1) },
     { point: 'config-written', op: 'image', args: () => [path.join(tmp, 'src', 'big'), 'crashed'], leftovers: ['orphan-blob'], after: async (st) => {
       await expect(st.image('crashed')).rejects.toMatchObject({ code: 'ENOENT' });
       // The layer it made first was committed on its own and stays.
@@ -74,6 +76,7 @@ describe('a process killed in the middle of work', () => {
     for (let i = 0; i < 200; i++) files[`d${i % 10}/f${i}`] = `file ${i}\n`.repeat(50);
     await tree(path.join(tmp, 'src', 'big'), files);
     await tree(path.join(tmp, 'src', 'base'), { 'etc/hosts': 'localhost' });
+    execFileSync('tar', ['-C', path.join(tmp, 'src', 'big'), '-cf', path.join(tmp, 'src', 'big.tar'), '.']);
   });
 
   for (const c of cases) {

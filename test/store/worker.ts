@@ -1,5 +1,6 @@
 // A child process for the store tests: performs one store operation (possibly killed on the way by
 // UFS_CRASH_AT or by the test), so that two processes and crashes can be tested for real.
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Store } from '../../lib/store/store.js';
@@ -31,6 +32,11 @@ try {
     }
     case 'layer': {
       const l = await st.createLayerFromDir(args[0]!);
+      process.stdout.write(l.chainID);
+      break;
+    }
+    case 'tarball': {
+      const l = await st.createLayer(null, createReadStream(args[0]!));
       process.stdout.write(l.chainID);
       break;
     }
