@@ -181,7 +181,7 @@ registerCommand(
         endProgress();
         if (ctx.json) return ctx.out(json(r));
         ctx.out(`Exported manifest ${r.manifest.digest} (config ${r.config.digest})`);
-        if (r.rewritten) ctx.err('note: layers imported from another tool were re-serialised; their diffIDs and the image ID differ from the store\'s');
+        if (r.rewritten) ctx.err('note: some layers had no record of their original bytes (imported by an older ufs, or not recordable) and were re-serialised: their diffIDs and the image ID differ from the store\'s');
       } finally {
         endProgress();
       }

@@ -86,7 +86,10 @@ export async function pullImage(store: Store, reference: string, opts: PullOptio
 }
 
 export interface StorePushResult extends PushResult {
-  /** Whether the config had to be rewritten on export (layers imported from other tools get new diffIDs). */
+  /**
+   * Whether the config had to be rewritten on export: only when a layer has no tar-split record (a
+   * store from before ufs kept them, or a tar it could not record) and so got new bytes and diffID.
+   */
   rewritten: boolean;
 }
 
