@@ -1,16 +1,22 @@
 // Which libfuse binding serves a mount: ufs's own (lib/fuse/native/ufs_fuse.c, when built) or
-// fuse-native as the fallback; UFS_FUSE_BINDING=ufs|fuse-native forces one.
+// fuse-native as the fallback; UFS_FUSE_BINDING=ufs|ufs-ll|fuse-native forces one (ufs-ll: the
+// low-level binding, lib/fuse/native/ufs_fuse_ll.c, only when asked for).
 import type { FuseAdapter } from './adapter.js';
 import { FuseUnavailable, loadFuseNative, mountWithFuseNative } from './fuse-native.js';
 import { loadUfsBinding, mountWithUfsBinding, ufsBindingError } from './ufs-binding.js';
+import { loadUfsLlBinding, mountWithUfsLlBinding, ufsLlBindingError } from './ufs-ll-binding.js';
 
 export { FuseUnavailable } from './fuse-native.js';
 
-export type BindingName = 'ufs' | 'fuse-native';
+export type BindingName = 'ufs' | 'ufs-ll' | 'fuse-native';
 
 /** The binding a mount made now would use; throws FuseUnavailable when none can be loaded. */
 export function chooseBinding(): BindingName {
   const forced = process.env.UFS_FUSE_BINDING;
+  if (forced === 'ufs-ll') {
+    if (!loadUfsLlBinding()) throw new FuseUnavailable(`ufs_fuse_ll: ${ufsLlBindingError()}`);
+    return 'ufs-ll';
+  }
   if (forced === 'ufs') {
     if (!loadUfsBinding()) throw new FuseUnavailable(`ufs_fuse: ${ufsBindingError()}`);
     return 'ufs';
@@ -22,13 +28,17 @@ export function chooseBinding(): BindingName {
 
 export interface Mounted {
   binding: BindingName;
-  /** Resolves when libfuse's loop has ended (ufs binding only; fuse-native never says). */
+  /** Resolves when libfuse's loop has ended (ufs bindings only; fuse-native never says). */
   exited?: Promise<void>;
 }
 
 /** Mounts `adapter` at `mountpoint` with the chosen binding; resolves once the mount is live. */
 export async function mountAdapter(mountpoint: string, adapter: FuseAdapter, libfuseOptions: (b: BindingName) => string[]): Promise<Mounted> {
   const binding = chooseBinding();
+  if (binding === 'ufs-ll') {
+    const { exited } = await mountWithUfsLlBinding(mountpoint, adapter, libfuseOptions(binding));
+    return { binding, exited };
+  }
   if (binding === 'ufs') {
     const { exited } = await mountWithUfsBinding(mountpoint, adapter, libfuseOptions(binding));
     return { binding, exited };

@@ -9,13 +9,18 @@ import type { FuseTarget } from './target.js';
 /** How long the kernel may trust what it learned from a union that can never change (seconds). */
 export const IMMUTABLE_TIMEOUT = 86400;
 
+/** How long the low-level binding lets the kernel trust a writable union (every change goes through it). */
+export const LL_WRITABLE_TIMEOUT = 3600;
+
 /**
  * The libfuse option list for a mount. libfuse 2's high-level API has one set of cache timeouts per
  * mount, so the choice is per mount: a read-only union (only immutable lower layers) lets the kernel
  * keep entries, attributes, negative lookups and page cache for a day; a writable union keeps
  * entries briefly (the kernel itself renames and drops them on changes it makes), attributes not at
  * all (a change through one hard link must show on the others, which libfuse names separately),
- * and page cache across opens only while size and mtime are unchanged (auto_cache).
+ * and page cache across opens only while size and mtime are unchanged (auto_cache). The low-level
+ * binding (ufs-ll) gives hard links one kernel inode, so a writable union is cached for long too;
+ * use_ino/readdir_ino/auto_cache/kernel_cache are high-level options it does not take.
  */
 export function libfuseOptions(config: MountConfig, binding: BindingName = 'ufs'): string[] {
   const ro = config.readOnly;
@@ -29,14 +34,24 @@ export function libfuseOptions(config: MountConfig, binding: BindingName = 'ufs'
   if (config.defaultPermissions || config.allowOther || config.allowRoot) o.push('default_permissions');
   if (ro) o.push('ro');
   o.push(...config.mountFlags);
-  o.push('nonempty', 'use_ino', 'readdir_ino');
+  o.push('nonempty');
+  if (binding !== 'ufs-ll') o.push('use_ino', 'readdir_ino');
   if (config.bigWrites) o.push('big_writes', `max_write=${config.maxWrite}`);
   o.push(`max_read=${Math.max(config.maxWrite, 131072)}`);
+  if (binding === 'ufs-ll') {
+    // One kernel inode per file and every change made through this mount: the kernel may keep
+    // entries, attributes and negative lookups for long unless parts of the union change behind ufs.
+    const volatile = config.volatile === true || (config.union.volumes?.length ?? 0) > 0;
+    const long = ro ? IMMUTABLE_TIMEOUT : volatile ? undefined : LL_WRITABLE_TIMEOUT;
+    o.push(`entry_timeout=${config.entryTimeout ?? long ?? 1}`);
+    o.push(`negative_timeout=${config.negativeTimeout ?? long ?? 0}`);
+    o.push(`attr_timeout=${config.attrTimeout ?? long ?? 0}`);
+    return o;
+  }
   o.push(`entry_timeout=${config.entryTimeout ?? (ro ? IMMUTABLE_TIMEOUT : 1)}`);
   o.push(`negative_timeout=${config.negativeTimeout ?? (ro ? IMMUTABLE_TIMEOUT : 0)}`);
   o.push(`attr_timeout=${config.attrTimeout ?? (ro ? IMMUTABLE_TIMEOUT : 0)}`);
   o.push(ro ? 'kernel_cache' : 'auto_cache');
-  void binding; // both bindings take the same options (libfuse 2 high-level API)
   return o;
 }
 

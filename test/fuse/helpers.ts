@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { addonCandidates, loadUfsBinding } from '../../lib/fuse/ufs-binding.js';
+import { loadUfsLlBinding } from '../../lib/fuse/ufs-ll-binding.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'lib', 'cli', 'ufsmount.ts');
@@ -22,15 +23,19 @@ export const libfusePath = LIBFUSE_PATHS.find((p) => fs.existsSync(p));
 export const hasLibfuse = libfusePath !== undefined;
 // ufs's binding is what ufsmount uses wherever it can be built: build it for the tests when the
 // install has not (the build script says why it cannot and exits 0; then fuse-native serves).
-if (process.env.UFS_FUSE_BINDING !== 'fuse-native' && !addonCandidates().some((f) => fs.existsSync(f))) {
+// UFS_FUSE_BINDING=ufs-ll runs the tests over the low-level binding (ufs_fuse_ll.c) instead.
+const wantsLl = process.env.UFS_FUSE_BINDING === 'ufs-ll';
+const built = (f: string): boolean => fs.existsSync(wantsLl ? f.replace(/ufs_fuse\.node$/, 'ufs_fuse_ll.node') : f);
+if (process.env.UFS_FUSE_BINDING !== 'fuse-native' && !addonCandidates().some(built)) {
   spawnSync(process.execPath, [path.join(ROOT, 'lib', 'fuse', 'native', 'build.mjs')], { stdio: 'ignore', timeout: 120_000 });
 }
 
-/** The binding mounts made by ufsmount use (ufs's own when built, else fuse-native). */
-export const binding: 'ufs' | 'fuse-native' =
-  process.env.UFS_FUSE_BINDING !== 'fuse-native' && loadUfsBinding() !== null ? 'ufs' : 'fuse-native';
-/** ufs's binding: caller credentials, both times in ns, open flags on create. */
-export const fullBinding = binding === 'ufs';
+/** The binding mounts made by ufsmount use (ufs's own when built, else fuse-native; ufs-ll when asked for). */
+export const binding: 'ufs' | 'ufs-ll' | 'fuse-native' =
+  wantsLl ? (loadUfsLlBinding() !== null ? 'ufs-ll' : 'fuse-native')
+    : process.env.UFS_FUSE_BINDING !== 'fuse-native' && loadUfsBinding() !== null ? 'ufs' : 'fuse-native';
+/** ufs's bindings: caller credentials, both times in ns, open flags on create. */
+export const fullBinding = binding !== 'fuse-native';
 
 /** Whether mounts can be made here at all (root, /dev/fuse, libfuse2). */
 export const canMount = isRoot && hasDevFuse && hasLibfuse;

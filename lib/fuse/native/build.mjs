@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Builds ufs's libfuse binding (ufs_fuse.c -> build/ufs_fuse.node beside this file) with the C
-// compiler, node's own N-API headers and pkg-config's libfuse flags; no node-gyp needed.
-// Never fails the install: without it ufsmount falls back to fuse-native (UFS_REQUIRE_FUSE=1: exit 1).
+// Builds ufs's libfuse bindings (ufs_fuse.c: high-level API; ufs_fuse_ll.c: low-level API ->
+// build/<name>.node beside this file) with the C compiler, node's own N-API headers and pkg-config's
+// libfuse flags; no node-gyp needed. Never fails the install: without ufs_fuse ufsmount falls back to
+// fuse-native, without ufs_fuse_ll UFS_FUSE_BINDING=ufs-ll is refused (UFS_REQUIRE_FUSE=1: exit 1).
 //
 // Usage: node lib/fuse/native/build.mjs [--force]
 import { spawnSync } from 'node:child_process';
@@ -10,12 +11,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const source = path.join(here, 'ufs_fuse.c');
 const outDir = path.join(here, 'build');
-const output = path.join(outDir, 'ufs_fuse.node');
+const TARGETS = ['ufs_fuse', 'ufs_fuse_ll'];
+let failed = false;
 
 function giveUp(reason) {
-  console.warn(`ufs: FUSE binding not built (${reason}); ufsmount will use fuse-native`);
+  console.warn(`ufs: FUSE bindings not built (${reason}); ufsmount will use fuse-native`);
   process.exit(process.env.UFS_REQUIRE_FUSE === '1' ? 1 : 0);
 }
 
@@ -29,10 +30,6 @@ function nodeIncludeDir() {
 }
 
 if (process.platform !== 'linux') giveUp(`${process.platform} is not Linux`);
-if (!process.argv.includes('--force') && existsSync(output) && statSync(output).mtimeMs > statSync(source).mtimeMs) {
-  console.log(`ufs: FUSE binding up to date (${path.relative(process.cwd(), output)})`);
-  process.exit(0);
-}
 const include = nodeIncludeDir();
 if (!include) giveUp(`no node_api.h beside ${process.execPath}; set UFS_NODEDIR`);
 // libfuse 2's flags from pkg-config, or Debian's defaults when pkg-config is not installed.
@@ -43,13 +40,30 @@ else if (existsSync('/usr/include/fuse/fuse.h')) flags = '-I/usr/include/fuse -D
 else giveUp('no libfuse 2 headers (apt-get install libfuse-dev)');
 const cc = process.env.CC || 'cc';
 mkdirSync(outDir, { recursive: true });
-const tmp = path.join(outDir, `ufs_fuse.tmp-${process.pid}.node`);
-const args = ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=ufs_fuse', `-I${include}`,
-  ...flags.split(/\s+/).filter((f) => !f.startsWith('-l') && f !== '-pthread'), source, '-o', tmp,
-  ...flags.split(/\s+/).filter((f) => f.startsWith('-l') || f === '-pthread')];
-const r = spawnSync(cc, args, { encoding: 'utf8' });
-if (r.status !== 0) giveUp(`${cc} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
-const check = spawnSync(process.execPath, ['-e', 'const a = require(process.argv[1]); if (typeof a.mount !== "function") process.exit(3)', tmp], { encoding: 'utf8' });
-if (check.status !== 0) giveUp(`the build does not load: ${check.stderr.trim().split('\n')[0]}`);
-renameSync(tmp, output);
-console.log(`ufs: FUSE binding built (${path.relative(process.cwd(), output)})`);
+
+/** Builds one binding; says why not (and remembers the failure) when it cannot. */
+function build(name) {
+  const source = path.join(here, `${name}.c`);
+  const output = path.join(outDir, `${name}.node`);
+  if (!process.argv.includes('--force') && existsSync(output) && statSync(output).mtimeMs > statSync(source).mtimeMs) {
+    console.log(`ufs: FUSE binding up to date (${path.relative(process.cwd(), output)})`);
+    return;
+  }
+  const fail = (reason) => {
+    failed = true;
+    console.warn(`ufs: FUSE binding ${name} not built (${reason})${name === 'ufs_fuse' ? '; ufsmount will use fuse-native' : ''}`);
+  };
+  const tmp = path.join(outDir, `${name}.tmp-${process.pid}.node`);
+  const args = ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`,
+    ...flags.split(/\s+/).filter((f) => !f.startsWith('-l') && f !== '-pthread'), source, '-o', tmp,
+    ...flags.split(/\s+/).filter((f) => f.startsWith('-l') || f === '-pthread')];
+  const r = spawnSync(cc, args, { encoding: 'utf8' });
+  if (r.status !== 0) return fail(`${cc} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
+  const check = spawnSync(process.execPath, ['-e', 'const a = require(process.argv[1]); if (typeof a.mount !== "function") process.exit(3)', tmp], { encoding: 'utf8' });
+  if (check.status !== 0) return fail(`the build does not load: ${check.stderr.trim().split('\n')[0]}`);
+  renameSync(tmp, output);
+  console.log(`ufs: FUSE binding built (${path.relative(process.cwd(), output)})`);
+}
+
+for (const t of TARGETS) build(t);
+if (failed && process.env.UFS_REQUIRE_FUSE === '1') process.exit(1);

@@ -1,0 +1,212 @@
+// ufs's binding to libfuse 2's low-level API (lib/fuse/native/ufs_fuse_ll.c) driving the adapter:
+// the C side keeps the inode table (one kernel inode per file, hard links shared) and hands each
+// request over with the node's path; each is answered with reply(req, ...) from this thread.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Caller, FuseAdapter, OpenResult, TimeSpec } from './adapter.js';
+import type { StatsLike } from './attr.js';
+import { toFuseStatfs } from './attr.js';
+import { toErrno } from './errno.js';
+import { addonCandidates } from './ufs-binding.js';
+
+type Handler = (op: number, req: unknown, uid: number, gid: number, pid: number, path: string | null,
+  path2: string | null, n0: number, n1: number, n2: number, x: unknown) => void;
+
+interface UfsFuseLlAddon {
+  version: number;
+  /** timeouts: [entry, attr, negative] in seconds. */
+  mount(mountpoint: string, args: string[], handler: Handler, timeouts: Float64Array): void;
+  reply(req: unknown, result: number, x?: unknown, y?: unknown, z?: unknown): void;
+}
+
+// The operation numbers of ufs_fuse_ll.c's `enum op`, in order.
+const OPS = ['INIT', 'LOOKUP', 'GETATTR', 'FGETATTR', 'SETATTR', 'READLINK', 'MKNOD', 'MKDIR', 'UNLINK', 'RMDIR',
+  'SYMLINK', 'RENAME', 'LINK', 'OPEN', 'READ', 'WRITE', 'FLUSH', 'RELEASE', 'FSYNC', 'READDIR', 'STATFS', 'SETXATTR',
+  'GETXATTR', 'LISTXATTR', 'REMOVEXATTR', 'ACCESS', 'CREATE', 'EXIT'] as const;
+const OP = Object.fromEntries(OPS.map((n, i) => [n, i])) as Record<(typeof OPS)[number], number>;
+
+// fuse_lowlevel.h's FUSE_SET_ATTR_* bits.
+const SET_MODE = 1, SET_UID = 2, SET_GID = 4, SET_SIZE = 8, SET_ATIME = 16, SET_MTIME = 32, SET_ATIME_NOW = 128, SET_MTIME_NOW = 256;
+
+let loaded: UfsFuseLlAddon | null | undefined;
+let loadError = 'not built (node lib/fuse/native/build.mjs)';
+
+/** The addon, or null when it is not built or does not load (see ufsLlBindingError()). */
+export function loadUfsLlBinding(): UfsFuseLlAddon | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  const file = addonCandidates().map((f) => f.replace(/ufs_fuse\.node$/, 'ufs_fuse_ll.node')).find((f) => existsSync(f));
+  if (!file) return loaded;
+  try {
+    const mod = createRequire(import.meta.url)(file) as UfsFuseLlAddon;
+    if (typeof mod.mount === 'function' && typeof mod.reply === 'function') loaded = mod;
+    else loadError = `${file} is not ufs_fuse_ll`;
+  } catch (e) {
+    loadError = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+  }
+  return loaded;
+}
+
+export function ufsLlBindingError(): string {
+  return loadError;
+}
+
+const statBuf = new Float64Array(16);
+
+function splitMs(ms: number, out: Float64Array, i: number): void {
+  const sec = Math.floor(ms / 1000);
+  out[i] = sec;
+  out[i + 1] = Math.min(999_999_999, Math.max(0, Math.round((ms - sec * 1000) * 1e6)));
+}
+
+/** struct stat as ufs_fuse_ll.c reads it: 16 doubles, times as seconds and nanoseconds. */
+function statArray(s: StatsLike): Float64Array {
+  statBuf[0] = s.mode;
+  statBuf[1] = s.uid;
+  statBuf[2] = s.gid;
+  statBuf[3] = s.size;
+  statBuf[4] = s.dev;
+  statBuf[5] = s.nlink;
+  statBuf[6] = s.ino;
+  statBuf[7] = s.rdev;
+  statBuf[8] = s.blksize;
+  statBuf[9] = s.blocks;
+  splitMs(s.atimeMs, statBuf, 10);
+  splitMs(s.mtimeMs, statBuf, 12);
+  splitMs(s.ctimeMs, statBuf, 14);
+  return statBuf;
+}
+
+/** setattr: the changes `to_set` names, in the order chmod, chown, truncate, utimens; then the new attributes. */
+async function setattr(a: FuseAdapter, p: string | null, v: Float64Array): Promise<StatsLike> {
+  const set = v[0]!, fh = v[5]!;
+  const need = (): string => {
+    if (p === null) throw Object.assign(new Error('no name'), { code: 'ENOENT', errno: -2 });
+    return p;
+  };
+  if (set & SET_MODE) await a.chmod(need(), v[1]!);
+  if (set & (SET_UID | SET_GID)) await a.chown(need(), set & SET_UID ? v[2]! : -1, set & SET_GID ? v[3]! : -1);
+  if (set & SET_SIZE) await (fh >= 0 ? a.ftruncate(p, fh, v[4]!) : a.truncate(need(), v[4]!));
+  if (set & (SET_ATIME | SET_MTIME | SET_ATIME_NOW | SET_MTIME_NOW)) {
+    const spec = (bit: number, now: number, i: number): TimeSpec =>
+      set & now ? 'now' : set & bit ? { sec: v[i]!, nsec: v[i + 1]! } : 'omit';
+    await a.utimens(need(), spec(SET_ATIME, SET_ATIME_NOW, 6), spec(SET_MTIME, SET_MTIME_NOW, 8));
+  }
+  return p !== null ? a.getattr(p) : a.fgetattr(null, fh);
+}
+
+/** The request handler: adapter calls per request, answered through addon.reply. */
+function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, events: { init(): void; exit(): void }): Handler {
+  return (op, req, uid, gid, pid, p, p2, x, y, z, w) => {
+    const path = p ?? '';
+    const caller: Caller = { uid, gid, pid };
+    const answer = (promise: Promise<unknown>, ok: (v: never) => void = () => addon.reply(req, 0)): void => {
+      promise.then(ok as (v: unknown) => void, (e: unknown) => addon.reply(req, toErrno(e)));
+    };
+    const entry = (made: Promise<unknown>, at = path): void =>
+      answer(made.then(() => a.getattr(at)), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
+    const opened = (r: OpenResult): number => (r.keepCache ? 1 : 0);
+    try {
+      switch (op) {
+        case OP.INIT: addon.reply(req, 0); events.init(); return;
+        case OP.EXIT: addon.reply(req, 0); events.exit(); return;
+        case OP.LOOKUP: case OP.GETATTR: return answer(a.getattr(path), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
+        case OP.FGETATTR: return answer(a.fgetattr(null, x), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
+        case OP.SETATTR: return answer(setattr(a, p, w as Float64Array), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
+        case OP.READLINK: return answer(a.readlink(path), (t: string) => addon.reply(req, 0, t));
+        case OP.MKNOD: return entry(a.mknod(path, x, y, caller));
+        case OP.MKDIR: return entry(a.mkdir(path, x, caller));
+        case OP.SYMLINK: return entry(a.symlink(p2!, path, caller));
+        case OP.LINK: return entry(a.link(p2!, path));
+        case OP.UNLINK: return answer(a.unlink(path));
+        case OP.RMDIR: return answer(a.rmdir(path));
+        case OP.RENAME: return answer(a.rename(path, p2!));
+        case OP.OPEN: return answer(a.open(path, x), (r: OpenResult) => addon.reply(req, 0, r.fh, opened(r)));
+        case OP.CREATE:
+          return answer((async () => {
+            const r = await a.create(path, x, y, caller);
+            try {
+              return { r, st: await a.fgetattr(path, r.fh) };
+            } catch (e) {
+              await a.release(r.fh);
+              throw e;
+            }
+          })(), (v: { r: OpenResult; st: StatsLike }) => addon.reply(req, 0, v.r.fh, opened(v.r), statArray(v.st)));
+        case OP.READ: {
+          const buf = Buffer.allocUnsafe(z);
+          return answer(a.read(x, buf, z, y), (k: number) => addon.reply(req, k, buf));
+        }
+        case OP.WRITE: {
+          const buf = w as Buffer;
+          return answer(a.write(x, buf, buf.length, y), (k: number) => addon.reply(req, k));
+        }
+        case OP.FLUSH: return answer(a.flush(x));
+        case OP.RELEASE: return answer(a.release(x));
+        case OP.FSYNC: return answer(a.fsync(x, y !== 0));
+        case OP.READDIR:
+          return answer(a.readdir(path), (entries: Array<{ name: string; stats: StatsLike }>) => {
+            const meta = new Float64Array(entries.length * 2);
+            entries.forEach((e, i) => {
+              meta[2 * i] = e.stats.ino;
+              meta[2 * i + 1] = e.stats.mode;
+            });
+            addon.reply(req, 0, entries.map((e) => e.name), meta);
+          });
+        case OP.STATFS:
+          return answer(a.statfs(path), (s: Parameters<typeof toFuseStatfs>[0]) => {
+            const f = toFuseStatfs(s, a.opts.readOnly);
+            addon.reply(req, 0, Float64Array.from([f.bsize, f.frsize, f.blocks, f.bfree, f.bavail, f.files, f.ffree, f.favail, f.fsid, f.flag, f.namemax]));
+          });
+        case OP.SETXATTR: return answer(a.setxattr(path, p2!, w as Buffer, x));
+        case OP.GETXATTR: return answer(a.getxattr(path, p2!), (v: Buffer) => addon.reply(req, 0, v));
+        case OP.LISTXATTR:
+          return answer(a.listxattr(path), (names: string[]) => addon.reply(req, 0, Buffer.from(names.map((s) => s + '\0').join(''))));
+        case OP.REMOVEXATTR: return answer(a.removexattr(path, p2!));
+        case OP.ACCESS: return answer(a.access(path, x));
+        default:
+          addon.reply(req, -38); // ENOSYS
+      }
+    } catch (e) {
+      addon.reply(req, toErrno(e));
+    }
+  };
+}
+
+// Options of libfuse 2's high-level API that the low-level one refuses; the timeouts go to the binding.
+const HIGH_LEVEL_ONLY = new Set(['use_ino', 'readdir_ino', 'auto_cache', 'kernel_cache']);
+const TIMEOUTS = ['entry_timeout', 'attr_timeout', 'negative_timeout'] as const;
+
+/** Splits the option list into what libfuse takes and the kernel cache timeouts (seconds). */
+export function splitLlOptions(options: string[]): { args: string[]; timeouts: [number, number, number] } {
+  const timeouts: [number, number, number] = [1, 0, 0];
+  const args: string[] = [];
+  for (const o of options) {
+    const eq = o.indexOf('=');
+    const key = eq < 0 ? o : o.slice(0, eq);
+    const t = (TIMEOUTS as readonly string[]).indexOf(key);
+    if (t >= 0) timeouts[t] = Number(o.slice(eq + 1));
+    else if (!HIGH_LEVEL_ONLY.has(key)) args.push(o);
+  }
+  return { args, timeouts };
+}
+
+/**
+ * Mounts the adapter with ufs_fuse_ll; resolves once the kernel has sent INIT. `exited` resolves
+ * when libfuse's loop has ended (unmounted from anywhere) and the binding has let go of the mount.
+ */
+export async function mountWithUfsLlBinding(mountpoint: string, adapter: FuseAdapter, libfuseOptions: string[]): Promise<{ exited: Promise<void> }> {
+  const addon = loadUfsLlBinding();
+  if (!addon) throw new Error(`ufsmount: ufs_fuse_ll binding unavailable: ${loadError}`);
+  let onInit!: () => void;
+  let onExit!: () => void;
+  const ready = new Promise<void>((r) => (onInit = r));
+  const exited = new Promise<void>((r) => (onExit = r));
+  const { args, timeouts } = splitLlOptions(libfuseOptions);
+  try {
+    addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, { init: onInit, exit: onExit }), Float64Array.from(timeouts));
+  } catch (e) {
+    throw new Error(`ufsmount: mounting on ${mountpoint} failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  await Promise.race([ready, exited.then(() => Promise.reject(new Error(`ufsmount: the mount on ${mountpoint} ended before it started`)))]);
+  return { exited };
+}
