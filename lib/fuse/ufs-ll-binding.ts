@@ -15,7 +15,8 @@ type Handler = (op: number, req: unknown, uid: number, gid: number, pid: number,
 interface UfsFuseLlAddon {
   version: number;
   /** timeouts: [entry, attr, negative] in seconds. */
-  mount(mountpoint: string, args: string[], handler: Handler, timeouts: Float64Array): void;
+  /** flags bit 0: keep getattr/readdir/xattr answers per node until the next changing request. */
+  mount(mountpoint: string, args: string[], handler: Handler, timeouts: Float64Array, flags?: number): void;
   reply(req: unknown, result: number, x?: unknown, y?: unknown, z?: unknown): void;
 }
 
@@ -158,7 +159,16 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, events: { init(): vo
             addon.reply(req, 0, Float64Array.from([f.bsize, f.frsize, f.blocks, f.bfree, f.bavail, f.files, f.ffree, f.favail, f.fsid, f.flag, f.namemax]));
           });
         case OP.SETXATTR: return answer(a.setxattr(path, p2!, w as Buffer, x));
-        case OP.GETXATTR: return answer(a.getxattr(path, p2!), (v: Buffer) => addon.reply(req, 0, v));
+        case OP.GETXATTR: {
+          // The names come along, so that the binding answers ENODATA for the others by itself.
+          const value = a.getxattr(path, p2!).then((v) => ({ v }), (e: unknown) => ({ e }));
+          const names = a.listxattr(path).then((l) => Buffer.from(l.map((s) => s + '\0').join('')), () => undefined);
+          void Promise.all([value, names]).then(([r, l]) => {
+            if ('e' in r) addon.reply(req, toErrno(r.e), undefined, l);
+            else addon.reply(req, 0, r.v, l);
+          });
+          return;
+        }
         case OP.LISTXATTR:
           return answer(a.listxattr(path), (names: string[]) => addon.reply(req, 0, Buffer.from(names.map((s) => s + '\0').join(''))));
         case OP.REMOVEXATTR: return answer(a.removexattr(path, p2!));
@@ -203,7 +213,8 @@ export async function mountWithUfsLlBinding(mountpoint: string, adapter: FuseAda
   const exited = new Promise<void>((r) => (onExit = r));
   const { args, timeouts } = splitLlOptions(libfuseOptions);
   try {
-    addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, { init: onInit, exit: onExit }), Float64Array.from(timeouts));
+    addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, { init: onInit, exit: onExit }), Float64Array.from(timeouts),
+      adapter.opts.attrCache === false ? 0 : 1);
   } catch (e) {
     throw new Error(`ufsmount: mounting on ${mountpoint} failed: ${e instanceof Error ? e.message : String(e)}`);
   }

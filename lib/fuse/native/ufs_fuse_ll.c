@@ -43,6 +43,22 @@ typedef struct lname {
   char *name;
 } lname_t;
 
+typedef struct dirh {               /* an open directory: its listing, loaded by readdir at offset 0 */
+  char **names;
+  uint64_t *inos;
+  uint32_t *modes;
+  uint32_t n;
+  int loaded;
+} dirh_t;
+
+typedef struct xent {               /* a kept xattr answer: name (NULL: the list), bytes or -errno */
+  struct xent *next;
+  char *name;
+  int res;
+  char *blob;
+  size_t len;
+} xent_t;
+
 typedef struct node {
   struct node *hnext;              /* hash chain by id */
   struct node *inext;              /* hash chain by union st_ino (non-directories) */
@@ -51,6 +67,11 @@ typedef struct node {
   lname_t *names;
   uint64_t *fhs;                   /* open handles (an unlinked node is reached through them) */
   uint32_t nfh, capfh;
+  uint64_t cgen;                   /* the generation of the answers kept below */
+  int has_st;
+  struct stat st;                  /* getattr / lookup answer */
+  xent_t *xs;
+  dirh_t *list;                    /* readdir answer */
 } node_t;
 
 #define BUCKETS 65536
@@ -119,6 +140,7 @@ static int name_add(table_t *t, node_t *n, uint64_t parent, const char *name) {
 }
 
 static void name_remove(table_t *t, lname_t *l);
+static void node_cache_drop(node_t *n);
 
 static void maybe_free(table_t *t, node_t *n) {
   if (!n || n->dying || n->id == FUSE_ROOT_ID || n->nlookup || n->refs || n->nfh) return;
@@ -132,6 +154,7 @@ static void maybe_free(table_t *t, node_t *n) {
     while (*pp && *pp != n) pp = &(*pp)->inext;
     if (*pp) *pp = n->inext;
   }
+  node_cache_drop(n);
   free(n->fhs);
   free(n);
 }
@@ -228,14 +251,6 @@ static void node_drop_fh(table_t *t, node_t *n, uint64_t fh) {
 
 /* ---- requests ---- */
 
-typedef struct dirh {               /* an open directory: its listing, loaded by readdir at offset 0 */
-  char **names;
-  uint64_t *inos;
-  uint32_t *modes;
-  uint32_t n;
-  int loaded;
-} dirh_t;
-
 typedef struct mount_state {
   struct fuse_session *se;
   struct fuse_chan *ch;
@@ -246,6 +261,8 @@ typedef struct mount_state {
   double entry_to, attr_to, neg_to;
   int outstanding;
   int debug;                       /* -o debug: also log each write as the high-level API does */
+  int cache_on;                    /* keep getattr/readdir/xattr answers per node (see below) */
+  uint64_t gen;
 } mount_state_t;
 
 typedef struct lreq {
@@ -261,6 +278,8 @@ typedef struct lreq {
   struct fuse_file_info fi;
   dirh_t *dh;
   uid_t uid; gid_t gid; pid_t pid;
+  int mut;                         /* the request can change something: moves the generation on */
+  uint64_t gen;                    /* the generation when it was handed over */
 } lreq_t;
 
 static void dirh_clear(dirh_t *d) {
@@ -269,7 +288,113 @@ static void dirh_clear(dirh_t *d) {
   d->names = NULL; d->inos = NULL; d->modes = NULL; d->n = 0; d->loaded = 0;
 }
 
+/* ---- answers kept per node ----
+   Like ufs_fuse.c's cache: every request that can change anything moves the mount's generation on
+   before it is handed to JavaScript and again once answered; an answer is kept only if its request
+   started and ended in one generation, and served only in that generation. What the kernel does
+   not cache itself: xattrs (ls -l asks for two per file), listings, a directory's attributes after
+   it was read. Off for unions with volumes and with UFS_FUSE_NOCACHE=1. */
+
+static uint64_t gen_now(mount_state_t *m) { return __atomic_load_n(&m->gen, __ATOMIC_SEQ_CST); }
+
+static void node_cache_drop(node_t *n) {
+  while (n->xs) { xent_t *x = n->xs; n->xs = x->next; free(x->name); free(x->blob); free(x); }
+  if (n->list) { dirh_clear(n->list); free(n->list); n->list = NULL; }
+  n->has_st = 0;
+}
+
+/* Node `id` with its kept answers valid for the current generation (lock held), or NULL. */
+static node_t *cnode(mount_state_t *m, uint64_t id) {
+  if (!m->cache_on) return NULL;
+  node_t *n = node_get(m->t, id);
+  uint64_t g = gen_now(m);
+  if (n && n->cgen != g) { node_cache_drop(n); n->cgen = g; }
+  return n;
+}
+
+/* The node to keep an answer of request r on (lock held): NULL when a change overlapped it. */
+static node_t *keep_on(lreq_t *r, uint64_t id) {
+  if (!r->m->cache_on || r->gen != gen_now(r->m)) return NULL;
+  return cnode(r->m, id);
+}
+
+static xent_t *xent_find(node_t *n, const char *name) {
+  xent_t *x = n->xs;
+  while (x && !(name ? x->name && strcmp(x->name, name) == 0 : x->name == NULL)) x = x->next;
+  return x;
+}
+
+static void keep_xattr(lreq_t *r, const char *name, int res, const void *data, size_t len) {
+  pthread_mutex_lock(&r->m->t->lock);
+  node_t *n = keep_on(r, r->ino);
+  if (n && !xent_find(n, name)) {
+    xent_t *x = calloc(1, sizeof *x);
+    if (x && (!name || (x->name = strdup(name))) && (len == 0 || (x->blob = malloc(len)))) {
+      if (len) memcpy(x->blob, data, len);
+      x->len = len; x->res = res;
+      x->next = n->xs; n->xs = x;
+    } else if (x) { free(x->name); free(x); }
+  }
+  pthread_mutex_unlock(&r->m->t->lock);
+}
+
+/* Answers a getxattr (name) or listxattr (NULL) from what is kept; 1 when it did. */
+static int cached_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  mount_state_t *m = fuse_req_userdata(req);
+  if (!m->cache_on) return 0;
+  pthread_mutex_lock(&m->t->lock);
+  node_t *n = cnode(m, ino);
+  xent_t *x = n ? xent_find(n, name) : NULL;
+  int hit = x != NULL;
+  xent_t *l = !x && n && name ? xent_find(n, NULL) : NULL;
+  if (l && l->res == 0) {          /* the names are known: one not among them has no value */
+    int listed = 0;
+    for (size_t i = 0; i < l->len && !listed; i += strlen(l->blob + i) + 1) listed = strncmp(l->blob + i, name, l->len - i) == 0;
+    if (!listed) { fuse_reply_err(req, ENODATA); hit = 1; }
+  }
+  if (!x) {}
+  else if (x->res < 0) fuse_reply_err(req, -x->res);
+  else if (size == 0) fuse_reply_xattr(req, x->len);
+  else if (x->len > size) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, x->blob, x->len);
+  pthread_mutex_unlock(&m->t->lock);
+  return hit;
+}
+
+static int dirh_copy(dirh_t *to, const dirh_t *from) {
+  uint32_t c = from->n ? from->n : 1;
+  to->names = calloc(c, sizeof *to->names);
+  to->inos = malloc(c * sizeof *to->inos);
+  to->modes = malloc(c * sizeof *to->modes);
+  if (!to->names || !to->inos || !to->modes) { dirh_clear(to); return -1; }
+  for (uint32_t i = 0; i < from->n; i++) {
+    if (!(to->names[i] = strdup(from->names[i]))) { to->n = i; dirh_clear(to); return -1; }
+    to->inos[i] = from->inos[i];
+    to->modes[i] = from->modes[i];
+  }
+  to->n = from->n;
+  to->loaded = 1;
+  return 0;
+}
+
+/* Whether a request can change what getattr, readdir or the xattr calls answer. */
+static int mutates(const lreq_t *r) {
+  switch (r->op) {
+    case OP_LOOKUP: case OP_GETATTR: case OP_FGETATTR: case OP_READLINK: case OP_READ: case OP_FSYNC:
+    case OP_READDIR: case OP_STATFS: case OP_GETXATTR: case OP_LISTXATTR: case OP_ACCESS:
+      return 0;
+    case OP_OPEN: case OP_FLUSH: case OP_RELEASE: {
+      /* read-only opens and their closes change nothing; writers may (copy-up, times, size) */
+      int flags = (int)(r->op == OP_OPEN ? r->n[0] : r->n[1]);
+      return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+    }
+    default:
+      return 1;
+  }
+}
+
 static void finish(lreq_t *r) {
+  if (r->mut) __atomic_add_fetch(&r->m->gen, 1, __ATOMIC_SEQ_CST);
   free(r->path); free(r->path2); free(r->name); free(r->name2); free(r->data);
   if (r->req) __atomic_sub_fetch(&r->m->outstanding, 1, __ATOMIC_SEQ_CST);
   free(r);
@@ -287,6 +412,11 @@ static lreq_t *new_req(fuse_req_t req, int op) {
 }
 
 static void submit(lreq_t *r) {
+  if (r->req && r->m->cache_on) {
+    r->mut = mutates(r);
+    if (r->mut) __atomic_add_fetch(&r->m->gen, 1, __ATOMIC_SEQ_CST);
+    r->gen = gen_now(r->m);
+  }
   if (napi_call_threadsafe_function(r->m->tsfn, r, napi_tsfn_blocking) != napi_ok) {
     if (r->req) fuse_reply_err(r->req, EIO);
     finish(r);
@@ -362,6 +492,16 @@ static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 }
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  mount_state_t *m = fuse_req_userdata(req);
+  if (!fi && m->cache_on) {
+    pthread_mutex_lock(&m->t->lock);
+    node_t *n = cnode(m, ino);
+    struct stat st;
+    int hit = n && n->has_st;
+    if (hit) st = n->st;
+    pthread_mutex_unlock(&m->t->lock);
+    if (hit) { fuse_reply_attr(req, &st, m->attr_to); return; }
+  }
   lreq_t *r = new_req(req, OP_GETATTR);
   if (!r) return;
   r->ino = ino;
@@ -464,11 +604,11 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 }
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   lreq_t *r = new_req(req, OP_FLUSH);
-  if (r) { r->ino = ino; r->n[0] = (double)fi->fh; submit(r); }
+  if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = fi->flags; submit(r); }
 }
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   lreq_t *r = new_req(req, OP_RELEASE);
-  if (r) { r->ino = ino; r->n[0] = (double)fi->fh; submit(r); }
+  if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = fi->flags; submit(r); }
 }
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
   lreq_t *r = new_req(req, OP_FSYNC);
@@ -503,6 +643,15 @@ static void serve_dir(fuse_req_t req, dirh_t *d, size_t size, off_t off) {
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
   dirh_t *d = (dirh_t *)(uintptr_t)fi->fh;
   if (off != 0 && d->loaded) { serve_dir(req, d, size, off); return; }
+  mount_state_t *m = fuse_req_userdata(req);
+  if (m->cache_on) {
+    pthread_mutex_lock(&m->t->lock);
+    node_t *n = cnode(m, ino);
+    int hit = n && n->list;
+    if (hit) { dirh_clear(d); hit = dirh_copy(d, n->list) == 0; }
+    pthread_mutex_unlock(&m->t->lock);
+    if (hit) { serve_dir(req, d, size, off); return; }
+  }
   lreq_t *r = node_req(req, OP_READDIR, ino);
   if (r) { r->dh = d; r->n[0] = (double)size; r->n[1] = (double)off; submit(r); }
 }
@@ -529,6 +678,7 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
   submit(r);
 }
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  if (cached_xattr(req, ino, name, size)) return;
   lreq_t *r = node_req(req, OP_GETXATTR, ino);
   if (!r) return;
   if (!(r->path2 = strdup(name))) { fuse_reply_err(req, ENOMEM); finish(r); return; }
@@ -536,6 +686,7 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
   submit(r);
 }
 static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  if (cached_xattr(req, ino, NULL, size)) return;
   lreq_t *r = node_req(req, OP_LISTXATTR, ino);
   if (r) { r->len = size; submit(r); }
 }
@@ -658,6 +809,7 @@ static void reply_entry(lreq_t *r, struct stat *st, struct fuse_file_info *fi) {
     if (n && l && l->node != n) { name_remove(t, l); l = NULL; }
     if (n && (l || name_add(t, n, r->parent, r->name) == 0)) { n->nlookup++; e.ino = n->id; }
   } else e.ino = attach(t, r->parent, r->name, st);
+  if (e.ino && r->op == OP_LOOKUP) { node_t *k = keep_on(r, e.ino); if (k) { k->st = *st; k->has_st = 1; } }
   if (e.ino && fi) { node_t *n = node_get(t, e.ino); if (n) node_add_fh(n, fi->fh); }
   pthread_mutex_unlock(&t->lock);
   if (!e.ino) { fuse_reply_err(r->req, ENOMEM); return; }
@@ -713,6 +865,14 @@ static void inval_siblings(mount_state_t *m, uint64_t id) {
   for (int i = 0; i < k; i++) fuse_lowlevel_notify_inval_inode(m->ch, ids[i], -1, 0);
 }
 
+/* getxattr may bring the file's xattr names too (reply's 4th argument, a NUL-separated list). */
+static void keep_names(napi_env env, lreq_t *r, size_t argc, napi_value *argv) {
+  void *data;
+  size_t n;
+  if (r->op == OP_GETXATTR && argc >= 4 && napi_get_buffer_info(env, argv[3], &data, &n) == napi_ok && (n == 0 || ((char *)data)[n - 1] == 0))
+    keep_xattr(r, NULL, 0, data, n);
+}
+
 /* reply(req, result, x, y, z): answers one request (x, y, z depend on the op; see ufs-ll-binding.ts). */
 static napi_value js_reply(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -726,6 +886,7 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   int32_t res = -EIO;
   napi_get_value_int32(env, argv[1], &res);
   if (!r->req) { finish(r); return NULL; }  /* INIT */
+  if (r->mut) __atomic_add_fetch(&r->m->gen, 1, __ATOMIC_SEQ_CST);  /* before the kernel sees the answer */
   fuse_req_t req = r->req;
   mount_state_t *m = r->m;
   if (r->op == OP_RELEASE) {
@@ -741,6 +902,9 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
       e.entry_timeout = m->neg_to;   /* a negative entry: the kernel remembers the name is absent */
       fuse_reply_entry(req, &e);
     } else fuse_reply_err(req, -res);
+    if ((r->op == OP_GETXATTR || r->op == OP_LISTXATTR) && (res == -ENODATA || res == -EOPNOTSUPP))
+      keep_xattr(r, r->op == OP_GETXATTR ? r->path2 : NULL, res, NULL, 0);
+    keep_names(env, r, argc, argv);
     finish(r);
     return NULL;
   }
@@ -768,7 +932,15 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
     }
     case OP_GETATTR: case OP_FGETATTR: case OP_SETATTR:
       if (argc < 3 || fill_stat(env, argv[2], &st) != 0) fuse_reply_err(req, EIO);
-      else fuse_reply_attr(req, &st, m->attr_to);
+      else {
+        fuse_reply_attr(req, &st, m->attr_to);
+        if (r->op == OP_GETATTR) {
+          pthread_mutex_lock(&m->t->lock);
+          node_t *k = keep_on(r, r->ino);
+          if (k) { k->st = st; k->has_st = 1; }
+          pthread_mutex_unlock(&m->t->lock);
+        }
+      }
       break;
     case OP_READLINK: {
       size_t len;
@@ -825,6 +997,8 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
       else if (r->len == 0) fuse_reply_xattr(req, n);
       else if (n > r->len) fuse_reply_err(req, ERANGE);
       else fuse_reply_buf(req, data, n);
+      keep_xattr(r, r->op == OP_GETXATTR ? r->path2 : NULL, 0, data, n);
+      keep_names(env, r, argc, argv);
       break;
     }
     case OP_READDIR: {
@@ -852,6 +1026,12 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
         dh->n++;
       }
       dh->loaded = 1;
+      /* kept before the answer: once the kernel has it, the directory may be closed (releasedir
+         frees dh on a worker thread) */
+      pthread_mutex_lock(&m->t->lock);
+      node_t *k = keep_on(r, r->ino);
+      if (k && !k->list && (k->list = calloc(1, sizeof *k->list)) && dirh_copy(k->list, dh) != 0) { free(k->list); k->list = NULL; }
+      pthread_mutex_unlock(&m->t->lock);
       serve_dir(req, dh, (size_t)r->n[0], (off_t)r->n[1]);
       break;
     }
@@ -892,11 +1072,11 @@ static void *loop_thread(void *arg) {
 
 static struct fuse_lowlevel_ops ops;
 
-/* mount(mountpoint, libfuseArgs: string[], handler, timeouts: Float64Array [entry, attr, negative])
-   -> undefined; throws when libfuse refuses. */
+/* mount(mountpoint, libfuseArgs: string[], handler, timeouts: Float64Array [entry, attr, negative],
+   flags?) -> undefined; throws when libfuse refuses. flags bit 0: keep answers per node (see above). */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   size_t len;
   double *to;
@@ -912,6 +1092,11 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   m->t->next_id = FUSE_ROOT_ID + 1;
   node_new(m->t, FUSE_ROOT_ID, 0, 1)->nlookup = 1;
   m->entry_to = to[0]; m->attr_to = to[1]; m->neg_to = to[2];
+  int32_t flags = 0;
+  if (argc >= 5) napi_get_value_int32(env, argv[4], &flags);
+  const char *nocache = getenv("UFS_FUSE_NOCACHE");
+  m->cache_on = (flags & 1) && !(nocache && strcmp(nocache, "1") == 0);
+  m->gen = 1;
   m->mountpoint = malloc(len + 1);
   napi_get_value_string_utf8(env, argv[0], m->mountpoint, len + 1, &len);
 
