@@ -79,7 +79,7 @@ function microTable(res: RunResults, targets: TargetInfo[]): string[] {
 const MOUNT_RATIOS: Array<[string, string, string]> = [
   ['ufsmount', 'kernel', 'ufsmount ÷ kernel'],
   ['ufsmount', 'fuse-overlayfs', 'ufsmount ÷ fuse-overlayfs'],
-  ['ufsmount-cache1s', 'fuse-overlayfs', 'ufsmount (1 s cache) ÷ fuse-overlayfs'],
+  ['ufsmount-ll', 'fuse-overlayfs', 'ufsmount (low-level) ÷ fuse-overlayfs'],
   ['fuse-overlayfs', 'kernel', 'fuse-overlayfs ÷ kernel'],
   ['kernel', 'plain', 'kernel ÷ plain dir'],
 ];

@@ -189,11 +189,11 @@ export function ufsmountCommand(repo: string): string {
 
 /**
  * ufsmount as it mounts by default (attributes never cached by the kernel on a writable mount, so
- * every stat(2) reaches the server), or with `extra` options (e.g. the kernel caching attributes and
- * names for 1 s, as fuse-overlayfs does for much longer, which a user can choose with -o).
+ * every stat(2) reaches the server), or a variant: `env` before the command (e.g. the opt-in
+ * low-level binding, UFS_FUSE_BINDING=ufs-ll) and `extra` mount options (e.g. attr_timeout=1).
  */
-export function ufsmountTarget(repo: string, variant: { id: string; label: string; extra?: string } = { id: 'ufsmount', label: 'ufsmount' }): MountTarget {
-  const cmd = ufsmountCommand(repo);
+export function ufsmountTarget(repo: string, variant: { id: string; label: string; extra?: string; env?: string } = { id: 'ufsmount', label: 'ufsmount' }): MountTarget {
+  const cmd = `${variant.env ? `${variant.env} ` : ''}${ufsmountCommand(repo)}`;
   return overlayTarget({
     id: variant.id,
     label: variant.label,
@@ -212,6 +212,6 @@ export function ufsmountTarget(repo: string, variant: { id: string; label: strin
 export function mountTargets(repo: string): MountTarget[] {
   return [
     plainTarget(), kernelTarget(), fuseOverlayfsTarget(), ufsmountTarget(repo),
-    ufsmountTarget(repo, { id: 'ufsmount-cache1s', label: 'ufsmount -o attr_timeout=1,entry_timeout=1', extra: 'attr_timeout=1,entry_timeout=1' }),
+    ufsmountTarget(repo, { id: 'ufsmount-ll', label: 'ufsmount (low-level binding, opt-in)', env: 'UFS_FUSE_BINDING=ufs-ll' }),
   ];
 }
