@@ -6,7 +6,7 @@
 //
 // Usage: node lib/fuse/native/build.mjs [--force]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, realpathSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,7 +45,9 @@ mkdirSync(outDir, { recursive: true });
 function build(name) {
   const source = path.join(here, `${name}.c`);
   const output = path.join(outDir, `${name}.node`);
-  if (!process.argv.includes('--force') && existsSync(output) && statSync(output).mtimeMs > statSync(source).mtimeMs) {
+  // Up to date when newer than its source and every header beside it (ufs_fuse_cache.h...).
+  const inputs = [source, ...readdirSync(here).filter((f) => f.endsWith('.h')).map((f) => path.join(here, f))];
+  if (!process.argv.includes('--force') && existsSync(output) && inputs.every((f) => statSync(output).mtimeMs > statSync(f).mtimeMs)) {
     console.log(`ufs: FUSE binding up to date (${path.relative(process.cwd(), output)})`);
     return;
   }
