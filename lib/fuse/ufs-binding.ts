@@ -69,8 +69,11 @@ function splitMs(ms: number, out: Float64Array, i: number): void {
   out[i + 1] = Math.min(999_999_999, Math.max(0, Math.round((ms - sec * 1000) * 1e6)));
 }
 
-/** struct stat as ufs_fuse.c reads it: 16 doubles, times as seconds and nanoseconds. */
-function statArray(s: StatsLike): Float64Array {
+/**
+ * struct stat as ufs_fuse.c and ufs_fuse_ll.c read it: 16 doubles, times as seconds and nanoseconds.
+ * One shared buffer: the addon copies it during the reply call that receives it.
+ */
+export function statArray(s: StatsLike): Float64Array {
   statBuf[0] = s.mode;
   statBuf[1] = s.uid;
   statBuf[2] = s.gid;

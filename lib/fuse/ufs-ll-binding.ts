@@ -7,7 +7,7 @@ import type { Caller, FuseAdapter, OpenResult, TimeSpec } from './adapter.js';
 import type { StatsLike } from './attr.js';
 import { toFuseStatfs } from './attr.js';
 import { toErrno } from './errno.js';
-import { addonCandidates } from './ufs-binding.js';
+import { addonCandidates, statArray } from './ufs-binding.js';
 
 type Handler = (op: number, req: unknown, uid: number, gid: number, pid: number, path: string | null,
   path2: string | null, n0: number, n1: number, n2: number, x: unknown) => void;
@@ -50,32 +50,6 @@ export function loadUfsLlBinding(): UfsFuseLlAddon | null {
 
 export function ufsLlBindingError(): string {
   return loadError;
-}
-
-const statBuf = new Float64Array(16);
-
-function splitMs(ms: number, out: Float64Array, i: number): void {
-  const sec = Math.floor(ms / 1000);
-  out[i] = sec;
-  out[i + 1] = Math.min(999_999_999, Math.max(0, Math.round((ms - sec * 1000) * 1e6)));
-}
-
-/** struct stat as ufs_fuse_ll.c reads it: 16 doubles, times as seconds and nanoseconds. */
-function statArray(s: StatsLike): Float64Array {
-  statBuf[0] = s.mode;
-  statBuf[1] = s.uid;
-  statBuf[2] = s.gid;
-  statBuf[3] = s.size;
-  statBuf[4] = s.dev;
-  statBuf[5] = s.nlink;
-  statBuf[6] = s.ino;
-  statBuf[7] = s.rdev;
-  statBuf[8] = s.blksize;
-  statBuf[9] = s.blocks;
-  splitMs(s.atimeMs, statBuf, 10);
-  splitMs(s.mtimeMs, statBuf, 12);
-  splitMs(s.ctimeMs, statBuf, 14);
-  return statBuf;
 }
 
 /** setattr: the changes `to_set` names, in the order chmod, chown, truncate, utimens; then the new attributes. */
