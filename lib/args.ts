@@ -58,3 +58,11 @@ export function toTime(t: number | string | Date): number | Date {
 }
 
 export { O_WRONLY };
+
+/**
+ * A time as node:fs's utimes calls must get it: node turns a negative number of seconds into "now"
+ * (a number string is taken as it is), so times before 1970 go as strings.
+ */
+export function nodeTime(t: number | Date): number | string | Date {
+  return typeof t === 'number' && t < 0 ? String(t) : t;
+}

@@ -12,6 +12,25 @@ export interface Caller {
   pid: number;
 }
 
+/**
+ * Seconds as a double that node:fs (libuv) turns back into exactly `sec` and `nsec` rounded to the
+ * microsecond: libuv truncates the fraction to whole microseconds, and a double near 1e9 s is only
+ * good to ~0.1 µs, so 0.1 s would come back as 99999.999 µs. Half a microsecond towards the sign of
+ * the time keeps the truncation on the right microsecond. Below a microsecond is lost (node:fs has no
+ * nanosecond utimes).
+ */
+export function exactSeconds(sec: number, nsec: number): number {
+  const us = Math.round(nsec / 1000);
+  const t = sec + us / 1e6;
+  return t + (t < 0 ? -5e-7 : 5e-7);
+}
+
+/** exactSeconds of a node:fs `*timeMs` (a double good to ~15 ns today), to the microsecond. */
+export function msSeconds(ms: number): number {
+  const sec = Math.floor(ms / 1000);
+  return exactSeconds(sec, Math.round((ms - sec * 1000) * 1e3) * 1e3);
+}
+
 /** A time from utimensat: seconds and nanoseconds, or "now", or "leave it". */
 export type TimeSpec = { sec: number; nsec: number } | 'now' | 'omit';
 
@@ -96,6 +115,19 @@ export function parentOf(p: string): string {
  */
 export function targetOpenFlags(flags: number): number {
   return flags & ~(O_APPEND | O_DIRECT | O_CREAT | O_EXCL | O_TRUNC);
+}
+
+/** What a union file handle (lib/handles.ts) offers beyond TargetHandle: fchmod, fchown, futimes. */
+interface MetaHandle extends TargetHandle {
+  chmod(mode: number): Promise<void>;
+  chown(uid: number, gid: number): Promise<void>;
+  utimes(atime: number, mtime: number): Promise<void>;
+}
+
+/** `h` when it can do `method` (every UnionFileHandle can); ENOTSUP otherwise. */
+function metaHandle(h: TargetHandle, method: 'chmod' | 'chown' | 'utimes', syscall: string): MetaHandle {
+  if (typeof (h as Partial<MetaHandle>)[method] !== 'function') throw fsError('ENOTSUP', syscall);
+  return h as MetaHandle;
 }
 
 function checkNames(...paths: Array<string | null>): void {
@@ -244,6 +276,31 @@ export class FuseAdapter {
     await this.handles.get(fh).truncate(size);
   }
 
+  /**
+   * fchmod, fchown, futimens through open handle `fh`: for a file that has no name any more
+   * (unlinked while open; the low-level binding sends these with the inode only).
+   */
+  async fchmod(fh: number, mode: number): Promise<void> {
+    this.writable(null);
+    await metaHandle(this.handles.get(fh), 'chmod', 'fchmod').chmod(mode & 0o7777);
+  }
+
+  async fchown(fh: number, uid: number, gid: number): Promise<void> {
+    this.writable(null);
+    await metaHandle(this.handles.get(fh), 'chown', 'fchown').chown(uid, gid);
+  }
+
+  async futimens(fh: number, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+    this.writable(null);
+    if (atime === 'omit' && mtime === 'omit') return;
+    const h = metaHandle(this.handles.get(fh), 'utimes', 'futimens');
+    const cur = atime === 'omit' || mtime === 'omit' ? await h.stat() : undefined;
+    const now = Date.now() / 1000;
+    const secs = (t: TimeSpec, curMs: number | undefined): number =>
+      t === 'now' ? now : t === 'omit' ? curMs! / 1000 : exactSeconds(t.sec, t.nsec);
+    await h.utimes(secs(atime, cur?.atimeMs), secs(mtime, cur?.mtimeMs));
+  }
+
   async readlink(p: string): Promise<string> {
     checkNames(p);
     return this.target.readlink(p);
@@ -270,7 +327,7 @@ export class FuseAdapter {
     if (atime === 'omit' || mtime === 'omit') cur = await this.target.lstat(p);
     const now = Date.now() / 1000;
     const secs = (t: TimeSpec, curMs: number | undefined): number =>
-      t === 'now' ? now : t === 'omit' ? curMs! / 1000 : t.sec + t.nsec / 1e9;
+      t === 'now' ? now : t === 'omit' ? msSeconds(curMs!) : exactSeconds(t.sec, t.nsec);
     await this.target.lutimes(p, secs(atime, cur?.atimeMs), secs(mtime, cur?.mtimeMs));
   }
 

@@ -66,7 +66,8 @@ const statBuf = new Float64Array(16);
 function splitMs(ms: number, out: Float64Array, i: number): void {
   const sec = Math.floor(ms / 1000);
   out[i] = sec;
-  out[i + 1] = Math.min(999_999_999, Math.max(0, Math.round((ms - sec * 1000) * 1e6)));
+  // node:fs's ms doubles are good to ~15 ns near today; times it writes are whole microseconds.
+  out[i + 1] = Math.min(999_999_000, Math.max(0, Math.round((ms - sec * 1000) * 1e3) * 1e3));
 }
 
 /**

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Layer, LayerDirent, LayerHandle } from './layer.js';
 import { native, warnNoNativeOnce, XATTR_CREATE } from '../native.js';
 import { fsError, isErrno } from '../errors.js';
+import { nodeTime } from '../args.js';
 
 const { S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = fs.constants;
 
@@ -50,7 +51,7 @@ class DirHandle implements LayerHandle {
     return this.h.chown(uid, gid);
   }
   utimes(atime: number | Date, mtime: number | Date): Promise<void> {
-    return this.h.utimes(atime, mtime);
+    return this.h.utimes(nodeTime(atime), nodeTime(mtime));
   }
   close(): Promise<void> {
     return this.h.close();
@@ -196,7 +197,7 @@ export class DirLayer implements Layer {
     return fsp.lchown(this.real(rel), uid, gid);
   }
   lutimes(rel: string, atime: number | Date, mtime: number | Date): Promise<void> {
-    return fsp.lutimes(this.real(rel), atime, mtime);
+    return fsp.lutimes(this.real(rel), nodeTime(atime), nodeTime(mtime));
   }
   truncate(rel: string, len: number): Promise<void> {
     return fsp.truncate(this.real(rel), len);
