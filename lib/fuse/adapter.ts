@@ -297,7 +297,7 @@ export class FuseAdapter {
     const cur = atime === 'omit' || mtime === 'omit' ? await h.stat() : undefined;
     const now = Date.now() / 1000;
     const secs = (t: TimeSpec, curMs: number | undefined): number =>
-      t === 'now' ? now : t === 'omit' ? curMs! / 1000 : exactSeconds(t.sec, t.nsec);
+      t === 'now' ? now : t === 'omit' ? msSeconds(curMs!) : exactSeconds(t.sec, t.nsec);
     await h.utimes(secs(atime, cur?.atimeMs), secs(mtime, cur?.mtimeMs));
   }
 

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import type { Caller, FuseAdapter, OpenResult, TimeSpec } from './adapter.js';
 import type { StatsLike } from './attr.js';
 import { toFuseStatfs } from './attr.js';
+import { fsError } from '../errors.js';
 import { toErrno } from './errno.js';
 import { addonCandidates, statArray } from './ufs-binding.js';
 
@@ -52,20 +53,25 @@ export function ufsLlBindingError(): string {
   return loadError;
 }
 
-/** setattr: the changes `to_set` names, in the order chmod, chown, truncate, utimens; then the new attributes. */
+/**
+ * setattr: the changes `to_set` names, in the order chmod, chown, truncate, utimens; then the new
+ * attributes. A node without a name (unlinked while open: the kernel sends fchmod, fchown and
+ * futimens with the inode only) is changed through one of its open handles (fh, chosen in C).
+ */
 async function setattr(a: FuseAdapter, p: string | null, v: Float64Array): Promise<StatsLike> {
   const set = v[0]!, fh = v[5]!;
-  const need = (): string => {
-    if (p === null) throw Object.assign(new Error('no name'), { code: 'ENOENT', errno: -2 });
-    return p;
-  };
-  if (set & SET_MODE) await a.chmod(need(), v[1]!);
-  if (set & (SET_UID | SET_GID)) await a.chown(need(), set & SET_UID ? v[2]! : -1, set & SET_GID ? v[3]! : -1);
-  if (set & SET_SIZE) await (fh >= 0 ? a.ftruncate(p, fh, v[4]!) : a.truncate(need(), v[4]!));
+  if (p === null && fh < 0) throw fsError('ENOENT', 'setattr');
+  if (set & SET_MODE) await (p !== null ? a.chmod(p, v[1]!) : a.fchmod(fh, v[1]!));
+  if (set & (SET_UID | SET_GID)) {
+    const uid = set & SET_UID ? v[2]! : -1, gid = set & SET_GID ? v[3]! : -1;
+    await (p !== null ? a.chown(p, uid, gid) : a.fchown(fh, uid, gid));
+  }
+  if (set & SET_SIZE) await (fh >= 0 ? a.ftruncate(p, fh, v[4]!) : a.truncate(p!, v[4]!));
   if (set & (SET_ATIME | SET_MTIME | SET_ATIME_NOW | SET_MTIME_NOW)) {
     const spec = (bit: number, now: number, i: number): TimeSpec =>
       set & now ? 'now' : set & bit ? { sec: v[i]!, nsec: v[i + 1]! } : 'omit';
-    await a.utimens(need(), spec(SET_ATIME, SET_ATIME_NOW, 6), spec(SET_MTIME, SET_MTIME_NOW, 8));
+    const [at, mt] = [spec(SET_ATIME, SET_ATIME_NOW, 6), spec(SET_MTIME, SET_MTIME_NOW, 8)];
+    await (p !== null ? a.utimens(p, at, mt) : a.futimens(fh, at, mt));
   }
   return p !== null ? a.getattr(p) : a.fgetattr(null, fh);
 }
