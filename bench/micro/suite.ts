@@ -10,6 +10,7 @@ import { microTargets, type MicroTarget, type MicroView } from './targets.js';
 import { benchmarkJs, timedLoop, type BjsOptions, type Timed } from '../lib/timing.js';
 import { naFigure, okFigure, type Figure, type TargetInfo } from '../lib/results.js';
 import type { SuiteContext, SuiteOutput } from '../lib/suite.js';
+import { pairedDepthStat } from './paired.js';
 
 /** One short line for an error: a Node-shaped error's code and syscall (its paths are long temp paths). */
 function message(e: unknown): string {
@@ -107,8 +108,48 @@ export async function runMicro(ctx: SuiteContext): Promise<SuiteOutput> {
     }
   }
 
+  figures.push(...(await pairedFigures(ctx, targets, views, data.lookup, wanted, liveBenches)));
+
   for (const m of views.values()) for (const v of m.values()) await v.close().catch(() => undefined);
   for (const t of targets) await t.dispose().catch(() => undefined);
   if (!ctx.keep) await fsp.rm(base, { recursive: true, force: true });
   return { figures, targets: infos, datasets: { micro: { ...sizes, depths } } };
+}
+
+/**
+ * The depth goal's figures: for every ufs target that has both stat-d20 and stat-d100 selected, the
+ * two depths timed alternately (paired.ts), as rows `stat-d20-paired` and `stat-d100-paired`.
+ */
+async function pairedFigures(
+  ctx: SuiteContext,
+  targets: MicroTarget[],
+  views: Map<string, Map<string, MicroView>>,
+  lookup: Map<number, Stack>,
+  wanted: (b: MicroBench, t: MicroTarget) => boolean,
+  live: MicroBench[],
+): Promise<Figure[]> {
+  const shallow = lookup.get(20);
+  const deep = lookup.get(100);
+  const b20 = live.find((b) => b.id === 'stat-d20');
+  const b100 = live.find((b) => b.id === 'stat-d100');
+  if (!shallow || !deep || !b20 || !b100) return [];
+  const out: Figure[] = [];
+  const [rounds, batch] = ctx.quick ? [6, 500] : [40, 5000];
+  for (const t of targets) {
+    if (t.role !== 'subject' || !wanted(b20, t) || !wanted(b100, t)) continue;
+    const vs = views.get(t.id)?.get(shallow.name);
+    const vd = views.get(t.id)?.get(deep.name);
+    if (!vs || !vd) continue;
+    const title = (d: number): string => `stat of a bottom-layer file, ${d}-layer stack, timed alternately with the ${d === 20 ? 100 : 20}-layer one`;
+    try {
+      const r = await pairedDepthStat(vs, vd, rounds, batch);
+      for (const [d, s] of [[20, r.shallow], [100, r.deep]] as const) {
+        out.push(okFigure({ suite: 'micro', bench: `stat-d${d}-paired`, title: title(d), target: t.id, method: 'loop', per: 'op' }, s, { ops: r.ops }));
+      }
+      ctx.log(`micro: stat depth 100 vs 20, alternating ${t.id.padEnd(14)} ${(r.shallow.mean * 1e6).toFixed(2)} µs / ${(r.deep.mean * 1e6).toFixed(2)} µs`);
+    } catch (e) {
+      for (const d of [20, 100]) out.push(naFigure({ suite: 'micro', bench: `stat-d${d}-paired`, title: title(d), target: t.id }, message(e), 'error'));
+    }
+  }
+  return out;
 }
