@@ -26,6 +26,12 @@ export interface DriverCapabilities {
   persistent: boolean;
   /** Whether copies between layers are reflinked (vfs on a filesystem that supports it). */
   reflink: boolean;
+  /**
+   * Whether `create` copies the parent's files (vfs): a layer can then be created only once its parent
+   * is applied. Otherwise a layer's files do not depend on its parent's and layers of one chain can be
+   * applied at the same time once each one's parent is created.
+   */
+  createCopiesParent?: boolean;
 }
 
 /** Options of create / createReadWrite. */

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Store } from '../store/store.js';
 import type { ImageRecord, LayerRecord } from '../store/meta.js';
 import { normalizeImageName } from '../store/refs.js';
-import { fsError, isErrno } from '../errors.js';
+import { fsError } from '../errors.js';
 import { chainIDs, DigestStream, type Digest } from './digest.js';
 import { badData, decompressor, detectCompression, peek, unsupportedCompression } from './compression.js';
 import { jsonBytes, parseImageConfig, parseRef, type Descriptor } from './image-config.js';
@@ -33,6 +33,8 @@ export interface ImportOptions {
   /** Names for the image in the store (default: the source's name when it is a full `repository:tag`). */
   tags?: string[];
   onProgress?: (p: TransferProgress) => void;
+  /** How many layers are applied at the same time (default IMPORT_CONCURRENCY). */
+  concurrency?: number;
 }
 
 export interface ImportResult {
@@ -68,17 +70,6 @@ async function verifiedTar(l: SourceLayer, onBytes?: (n: number) => void): Promi
   return check;
 }
 
-/** The store's layer with this chainID, or null. */
-async function existingLayer(store: Store, chain: Digest): Promise<LayerRecord | null> {
-  try {
-    const l = await store.layer(chain);
-    return l.chainID === chain ? l : null;
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return null;
-    throw e;
-  }
-}
-
 /** A source name usable as a store name: a full `repository:tag` (an OCI ref.name may be just a tag). */
 function defaultTags(sourceRef: string | undefined, kind: ImageSource['kind']): string[] {
   if (sourceRef === undefined) return [];
@@ -86,40 +77,37 @@ function defaultTags(sourceRef: string | undefined, kind: ImageSource['kind']): 
   return sourceRef.includes('/') || sourceRef.includes(':') ? [sourceRef] : [];
 }
 
+/** How many layers of one image are applied at the same time. */
+export const IMPORT_CONCURRENCY = 3;
+
 /**
  * Imports one image of a source into the store. Layers already there (same chainID) are reused
- * without reading them; the others are applied bottom first, each verified while it streams. On any
- * error the layers this import created are removed again and the error is rethrown.
+ * without reading them; the others are staged outside the store lock, several at a time, each
+ * verified while it streams, and recorded bottom first. They stay unlisted until the image is
+ * recorded. On any error the layers this import created are removed again and the error is rethrown.
  */
 export async function importImage(store: Store, source: ImageSource, opts: ImportOptions = {}): Promise<ImportResult> {
   const img = await source.image(opts.ref);
   const chains = chainIDs(img.config.rootfs.diff_ids);
-  const created: Digest[] = [];
-  let reused = 0;
+  if (chains.length !== img.layers.length) {
+    throw fsError('EINVAL', 'import', undefined, undefined, `the image has ${img.layers.length} layers but its config lists ${chains.length} diffIDs`);
+  }
+  const progress = (i: number, bytes: number, reused?: boolean): void =>
+    opts.onProgress?.({ layer: i + 1, layers: img.layers.length, bytes, ...(reused ? { reused: true } : {}) });
+  const imp = await store.beginImport();
   try {
-    let parent: Digest | null = null;
-    for (let i = 0; i < img.layers.length; i++) {
-      const l = img.layers[i]!;
-      const chain = chains[i]!;
-      const progress = (bytes: number, r?: boolean): void => opts.onProgress?.({ layer: i + 1, layers: img.layers.length, bytes, ...(r ? { reused: true } : {}) });
-      if (await existingLayer(store, chain)) {
-        reused++;
-        progress(0, true);
-      } else {
-        const rec = await store.createLayer(parent, await verifiedTar(l, progress));
-        if (rec.chainID !== chain) {
-          throw fsError('EINTEGRITY', 'import', undefined, undefined, `layer ${i + 1} became ${rec.chainID}, expected chainID ${chain}`);
-        }
-        created.push(chain);
-      }
-      parent = chain;
-    }
+    const r = await imp.createLayers(
+      img.layers.map((l, i) => ({ chainID: chains[i]!, open: () => verifiedTar(l, (b) => progress(i, b)) })),
+      { concurrency: opts.concurrency ?? IMPORT_CONCURRENCY, onReused: (i) => progress(i, 0, true) },
+    );
     const tags = opts.tags ?? defaultTags(img.ref, source.kind);
     const image = await store.addImage(img.configBytes, tags);
-    return { image, layersImported: created.length, layersReused: reused };
+    return { image, layersImported: r.imported, layersReused: r.reused };
   } catch (e) {
-    for (const c of created.reverse()) await store.removeLayer(c).catch(() => undefined);
+    await imp.abort().catch(() => undefined);
     throw e;
+  } finally {
+    await imp.close();
   }
 }
 

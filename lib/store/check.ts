@@ -1,5 +1,6 @@
 // `ufs check`: finds debris of interrupted work (temp files, scratch directories, driver layers, blobs and
-// tar-split records nothing references, a half-migrated driver home) and broken references; repair removes the debris.
+// tar-split records nothing references, a half-migrated driver home, staging sessions and unfinished
+// imports of dead processes) and broken references; repair removes the debris, sparing live staging.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { driverNames } from '../drivers/registry.js';
@@ -12,10 +13,12 @@ import { blobDebris, hasBlob, listBlobs, removeBlob } from './blobs.js';
 import type { StoreMeta } from './meta.js';
 import type { StoreInternals } from './store.js';
 import { listTarSplits, removeTarSplit } from './tar-split-files.js';
+import { scanStaging, type StagingScan } from './staging.js';
+import { layerUsers } from './resolve.js';
 
 export interface Leftover {
-  kind: 'temp-file' | 'scratch' | 'driver-debris' | 'orphan-layer' | 'orphan-blob' | 'orphan-tar-split' | 'stale-driver-home';
-  /** A path on disk, or a driver layer id for orphan layers. */
+  kind: 'temp-file' | 'scratch' | 'driver-debris' | 'orphan-layer' | 'orphan-blob' | 'orphan-tar-split' | 'stale-driver-home' | 'stale-staging' | 'unfinished-import';
+  /** A path on disk, a driver layer id for orphan layers, a chainID for unfinished imports. */
   path: string;
   detail: string;
 }
@@ -39,16 +42,33 @@ async function names(dir: string): Promise<string[]> {
   }
 }
 
-async function findLeftovers(s: StoreInternals, m: StoreMeta): Promise<Leftover[]> {
+/** Whether a driver leftover belongs to a layer a live session is staging (its scratch, its overlay short link). */
+async function ofLiveStaging(p: string, staged: Set<string>): Promise<boolean> {
+  if (!staged.size) return false;
+  const name = path.basename(p);
+  const target = await fsp.readlink(p).catch(() => '');
+  for (const id of staged) if (name.includes(id) || target.includes(id)) return true;
+  return false;
+}
+
+async function findLeftovers(s: StoreInternals, m: StoreMeta, scan: StagingScan): Promise<Leftover[]> {
   const out: Leftover[] = [];
+  for (const p of scan.stale) out.push({ kind: 'stale-staging', path: p, detail: 'file of a staging session whose process is gone' });
+  for (const l of Object.values(m.layers)) {
+    if (l.importing !== undefined && !scan.ids.has(l.importing) && !scan.pins.has(l.chainID)) {
+      out.push({ kind: 'unfinished-import', path: l.chainID, detail: `layer ${l.chainID} of an image import that never recorded its image (its process is gone)` });
+    }
+  }
   for (const n of await names(s.root)) {
     if (n.startsWith(TEMP_PREFIX)) out.push({ kind: 'temp-file', path: path.join(s.root, n), detail: 'temp file of an interrupted metadata write' });
   }
   for (const n of await names(path.join(s.root, 'tmp'))) out.push({ kind: 'scratch', path: path.join(s.root, 'tmp', n), detail: 'scratch of interrupted work' });
-  for (const p of await s.driver.leftovers()) out.push({ kind: 'driver-debris', path: p, detail: `debris of interrupted ${s.driver.name} driver work` });
+  for (const p of await s.driver.leftovers()) {
+    if (!(await ofLiveStaging(p, scan.staged))) out.push({ kind: 'driver-debris', path: p, detail: `debris of interrupted ${s.driver.name} driver work` });
+  }
   const used = new Set<string>([...Object.values(m.layers).map((l) => l.cacheID), ...Object.values(m.containers).map((c) => c.rwLayer)]);
   for (const id of await s.driver.list()) {
-    if (!used.has(id)) out.push({ kind: 'orphan-layer', path: id, detail: `driver layer ${id} that no layer or container record uses (an interrupted create, commit or remove)` });
+    if (!used.has(id) && !scan.staged.has(id)) out.push({ kind: 'orphan-layer', path: id, detail: `driver layer ${id} that no layer or container record uses (an interrupted create, commit or remove)` });
   }
   const configs = new Set<string>(Object.keys(m.images));
   for (const d of await listBlobs(s.root)) {
@@ -93,9 +113,43 @@ async function findProblems(s: StoreInternals, m: StoreMeta): Promise<{ problems
   return { problems, deadContainers };
 }
 
+/**
+ * Removes layers of dead imports, top down, while nothing else uses them; one used by an image or
+ * container (recorded by another import that reused it) just loses its mark.
+ */
+async function removeUnfinished(s: StoreInternals, m: StoreMeta, leftovers: Leftover[]): Promise<string[]> {
+  const todo = new Set(leftovers.filter((l) => l.kind === 'unfinished-import').map((l) => l.path));
+  if (!todo.size) return [];
+  const gone: { chainID: string; cacheID: string }[] = [];
+  for (let more = true; more; ) {
+    more = false;
+    for (const c of todo) {
+      const u = layerUsers(m, c);
+      if (u.images.length || u.containers.length || u.children.length) continue;
+      gone.push({ chainID: c, cacheID: m.layers[c]!.cacheID });
+      delete m.layers[c];
+      todo.delete(c);
+      more = true;
+    }
+  }
+  for (const c of todo) delete m.layers[c]!.importing;
+  await s.save(m);
+  const out: string[] = [];
+  for (const l of gone) {
+    await s.driver.remove(l.cacheID).catch((e: unknown) => {
+      if (!isErrno(e, 'ENOENT')) throw e;
+    });
+    await removeTarSplit(s.root, l.chainID as Digest);
+    out.push(`removed unfinished-import ${l.chainID}`);
+  }
+  for (const c of todo) out.push(`kept layer ${c} of an unfinished import (another image uses it)`);
+  return out;
+}
+
 export async function checkStore(s: StoreInternals, repair: boolean): Promise<CheckReport> {
   return s.exclusive(async (m) => {
-    const leftovers = await findLeftovers(s, m);
+    const scan = await scanStaging(s.root);
+    const leftovers = await findLeftovers(s, m, scan);
     let { problems, deadContainers } = await findProblems(s, m);
     const repaired: string[] = [];
     if (!repair) return { ok: leftovers.length === 0 && problems.length === 0, leftovers, problems, repaired };
@@ -107,6 +161,7 @@ export async function checkStore(s: StoreInternals, repair: boolean): Promise<Ch
       }
       await s.save(m);
     }
+    repaired.push(...(await removeUnfinished(s, m, leftovers)));
     for (const l of leftovers) {
       switch (l.kind) {
         case 'orphan-layer':
@@ -120,17 +175,21 @@ export async function checkStore(s: StoreInternals, repair: boolean): Promise<Ch
         case 'orphan-tar-split':
           await removeTarSplit(s.root, l.path as Digest);
           break;
+        case 'unfinished-import':
+          continue; // above
         case 'driver-debris':
-          break; // below, by the driver (it knows how to unmount what it mounted)
+          // By the driver below (it knows how to unmount what it mounted), unless live staging is under way.
+          if (scan.staged.size) await removeTree(l.path);
+          break;
         default:
           await removeTree(l.path);
           if (l.kind === 'stale-driver-home') MemoryDriver.forget(l.path);
       }
       repaired.push(`removed ${l.kind} ${l.path}`);
     }
-    await s.driver.removeLeftovers();
+    if (!scan.staged.size) await s.driver.removeLeftovers();
     ({ problems } = await findProblems(s, m));
-    const after = await findLeftovers(s, m);
+    const after = await findLeftovers(s, m, await scanStaging(s.root));
     return { ok: after.length === 0 && problems.length === 0, leftovers, problems, repaired };
   });
 }

@@ -8,12 +8,13 @@ import { randomId } from '../drivers/tree-ops.js';
 import { jsonBytes, parseImageConfig } from '../layers/image-config.js';
 import type { VolumeSpec } from '../options.js';
 import { fsError, isErrno } from '../errors.js';
-import type { ContainerRecord, ImageRecord, StoreMeta, LayerRecord } from './meta.js';
+import type { ContainerRecord, ImageRecord, StoreMeta } from './meta.js';
 import type { CreateContainerOptions, StoreInternals } from './store.js';
 import { readBlob, writeBlob } from './blobs.js';
 import { normalizeImageName } from './refs.js';
 import { resolveContainer, resolveImage } from './resolve.js';
 import { crashPoint } from './crash.js';
+import { putLayer } from './layers.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
@@ -108,7 +109,6 @@ export async function containerDiff(s: StoreInternals, ref: string): Promise<Rea
 
 /** What commit needs of the Store itself. */
 interface Committer {
-  putLayer(m: StoreMeta, parent: LayerRecord | null, tar: Readable): Promise<LayerRecord>;
   recordImage(m: StoreMeta, id: ImageRecord['id'], layers: ImageRecord['layers'], names: string[]): ImageRecord;
 }
 
@@ -120,7 +120,7 @@ export async function commit(s: StoreInternals, store: Committer, ref: string, n
     if (!img) throw fsError('ENOENT', 'commit', ref, undefined, `the image of container ${c.name} is gone; run 'ufs check'`);
     const parent = c.parent ? m.layers[c.parent]! : null;
     const tar = await s.driver.diff(c.rwLayer, parent?.cacheID ?? null);
-    const layer = await store.putLayer(m, parent, tar);
+    const layer = await putLayer(s, m, parent, tar);
     crashPoint('commit-layer');
     const base = parseImageConfig(await readBlob(s.root, img.id));
     const created = new Date().toISOString();

@@ -15,9 +15,10 @@ export function lockTimeout(): number {
   return Number.isFinite(v) && v > 0 ? v : 120;
 }
 
-function flockOn(fd: number, mode: LockMode, seconds: number): Promise<number> {
+/** Runs flock(1) on `fd`: waits up to `seconds`, or (null) does not wait at all. Resolves 0 (got it) or 1 (did not). */
+function flockOn(fd: number, mode: LockMode, seconds: number | null): Promise<number> {
   return new Promise((resolve, reject) => {
-    const args = [mode === 'shared' ? '-s' : '-x', '-w', String(seconds), '3'];
+    const args = [mode === 'shared' ? '-s' : '-x', ...(seconds === null ? ['-n'] : ['-w', String(seconds)]), '3'];
     const c = spawn('flock', args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
     let err = '';
     c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
@@ -63,6 +64,37 @@ export async function acquireLock(file: string, mode: LockMode, seconds = lockTi
     const who = Buffer.from(`pid ${process.pid} (${process.argv.slice(1, 4).join(' ')})\n`);
     fs.ftruncateSync(fd, 0);
     fs.writeSync(fd, who, 0, who.length, 0);
+  }
+  let open = true;
+  return () => {
+    if (!open) return;
+    open = false;
+    fs.closeSync(fd);
+  };
+}
+
+/**
+ * Takes the lock file `file` in `mode` if nobody holds it in a conflicting mode, without waiting;
+ * null when somebody does (or the file does not exist: nothing to lock).
+ */
+export async function tryLock(file: string, mode: LockMode): Promise<Release | null> {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDWR);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return null;
+    throw e;
+  }
+  let code: number;
+  try {
+    code = await flockOn(fd, mode, null);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  if (code !== 0) {
+    fs.closeSync(fd);
+    return null;
   }
   let open = true;
   return () => {

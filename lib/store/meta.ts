@@ -21,6 +21,12 @@ export interface LayerRecord {
   /** Bytes of file data the layer holds (its diff size). */
   size: number;
   created: string;
+  /**
+   * The staging session of the image import that recorded it, until that import records its image
+   * (addImage clears it): such layers are not listed, and check --repair removes them once that
+   * session's process is gone.
+   */
+  importing?: string;
 }
 
 export interface ImageRecord {

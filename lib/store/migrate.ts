@@ -11,6 +11,7 @@ import { fsError } from '../errors.js';
 import type { LayerRecord, StoreMeta } from './meta.js';
 import type { StoreInternals } from './store.js';
 import { crashPoint } from './crash.js';
+import { scanStaging } from './staging.js';
 
 export interface MigrateOptions {
   driverOptions?: DriverOptions;
@@ -63,6 +64,9 @@ export async function migrateStore(s: StoreInternals, to: string, opts: MigrateO
     const fromName = m.driver;
     if (to === fromName) throw fsError('EINVAL', 'migrate', to, undefined, `the store already uses the ${to} driver`);
     if (s.viewCount() > 0) throw fsError('EBUSY', 'migrate', s.root, undefined, 'this process has views of the store open; release them first');
+    // Layers staged by a live import live in the old driver and would be lost.
+    const busy = (await scanStaging(s.root)).live.filter((x) => Object.keys(x.staged ?? {}).length || x.pins?.length);
+    if (busy.length) throw fsError('EBUSY', 'migrate', s.root, undefined, `an import or layer creation is in progress (process ${busy[0]!.pid}); migrate when it is done`);
     const home = path.join(s.root, to);
     // Debris of an earlier, interrupted migration to the same driver.
     await removeTree(home);

@@ -6,12 +6,11 @@ import type { Readable } from 'node:stream';
 import '../drivers/index.js';
 import type { Change, Driver, DriverOptions, View } from '../drivers/driver.js';
 import { defaultDriverName, openDriver } from '../drivers/registry.js';
-import { randomId } from '../drivers/tree-ops.js';
 import { layerToTar } from '../drivers/tar-bridge.js';
 import { DirLayer } from '../layers/dir-layer.js';
 import { aufsFormat } from '../layers/whiteout-aufs.js';
 import { overlayFormat } from '../layers/whiteout-overlay.js';
-import { chainIDs, sha256, type Digest } from '../layers/digest.js';
+import { chainIDs, type Digest } from '../layers/digest.js';
 import { jsonBytes, newImageConfig, parseImageConfig, type ImageConfig } from '../layers/image-config.js';
 import type { VolumeSpec } from '../options.js';
 import { fsError } from '../errors.js';
@@ -20,14 +19,14 @@ import { emptyMeta, loadMeta, saveMeta, type ContainerRecord, type ImageRecord, 
 import { readBlob, removeBlob, writeBlob } from './blobs.js';
 import { defaultRoot } from './paths.js';
 import { normalizeImageName } from './refs.js';
-import { layerChain, layerUsers, resolveContainer, resolveImage, resolveLayer } from './resolve.js';
+import { layerChain, resolveContainer, resolveImage, resolveLayer } from './resolve.js';
 import { crashPoint } from './crash.js';
 import * as containers from './containers.js';
 import { checkStore, type CheckReport } from './check.js';
 import { migrateStore, type MigrateOptions, type MigrateReport } from './migrate.js';
 import { diskFree, type DiskFree } from './df.js';
-import { hasTarSplit, keepTarSplit, recordTar, removeTarSplit, tarSplitStream } from './tar-split-files.js';
-import type { TarSplitRecorder } from '../layers/tar-split.js';
+import { tarSplitStream } from './tar-split-files.js';
+import * as layerOps from './layers.js';
 
 export interface StoreOptions {
   /** The store directory (default: UFS_ROOT, /var/lib/ufs as root, ~/.local/share/ufs otherwise). */
@@ -94,7 +93,7 @@ export class Store {
       exclusive: (fn) => this.locked('exclusive', fn),
       readStream: (fn) => this.lockedStream(fn),
       save: (m) => saveMeta(this.root, m),
-      collect: (m, top) => this.collect(m, top),
+      collect: (m, top) => layerOps.collect(this.internals, m, top),
       viewCount: () => [...this.views.values()].reduce((a, b) => a + b, 0),
     };
   }
@@ -172,8 +171,9 @@ export class Store {
 
   // ---- layers ----
 
+  /** The store's layers, oldest first; layers of an image import not finished yet are left out. */
   async layers(): Promise<LayerRecord[]> {
-    return this.internals.read((m) => Object.values(m.layers).sort((a, b) => a.created.localeCompare(b.created)));
+    return this.internals.read((m) => Object.values(m.layers).filter((l) => l.importing === undefined).sort((a, b) => a.created.localeCompare(b.created)));
   }
 
   async layer(ref: string): Promise<LayerRecord> {
@@ -182,11 +182,12 @@ export class Store {
 
   /**
    * Applies an uncompressed (or gzip/zstd) layer tar onto `parent` (a layer ref, null for a base
-   * layer) and records it by chainID; an identical layer already there is reused. The tar's exact
-   * bytes are kept (tar-split), so layerTar gives them back and the diffID stays.
+   * layer) and records it by chainID; an identical layer already there is reused. The tar is applied
+   * outside the store lock (staged) and recorded under it. Its exact bytes are kept (tar-split), so
+   * layerTar gives them back and the diffID stays.
    */
   async createLayer(parent: string | null, tar: Readable): Promise<LayerRecord> {
-    return this.internals.write((m) => this.putLayer(m, parent === null ? null : resolveLayer(m, parent), tar, { tarSplit: true }));
+    return layerOps.createLayer(this.internals, parent, tar, { tarSplit: true });
   }
 
   /** Makes a layer of a directory (read in the aufs format, or overlay's with format 'overlay'). */
@@ -195,51 +196,15 @@ export class Store {
     if (!st?.isDirectory()) throw fsError('ENOTDIR', 'open', dir, undefined, `${dir} is not a directory`);
     const tar = layerToTar(new DirLayer(dir), opts.format === 'overlay' ? overlayFormat : aufsFormat);
     // ufs's own deterministic bytes: diff() makes them again, no tar-split record needed.
-    return this.internals.write((m) => this.putLayer(m, opts.parent == null ? null : resolveLayer(m, opts.parent), tar));
+    return layerOps.createLayer(this.internals, opts.parent ?? null, tar);
   }
 
   /**
-   * Applies `tar` as a new layer on `parent` and adds its record to `m` (the caller saves). With
-   * `tarSplit`, its bytes are recorded and the record written before the caller saves (a crash in
-   * between leaves an orphan record, which check removes).
+   * Starts an image import: its layers (LayerImport.createLayers) are staged and applied several at a
+   * time, and stay unlisted until addImage records the image; close it when done, abort it on failure.
    */
-  async putLayer(m: StoreMeta, parent: LayerRecord | null, tar: Readable, opts: { tarSplit?: boolean } = {}): Promise<LayerRecord> {
-    const cacheID = randomId(16);
-    const parentID = parent?.cacheID ?? null;
-    await this.drv.create(cacheID, parentID);
-    let applied;
-    let recorder: TarSplitRecorder | null = null;
-    try {
-      crashPoint('layer-created');
-      let input = tar;
-      if (opts.tarSplit) ({ stream: input, recorder } = await recordTar(tar));
-      applied = await this.drv.applyDiff(cacheID, parentID, input);
-      crashPoint('layer-applied');
-    } catch (e) {
-      await this.drv.remove(cacheID).catch(() => undefined);
-      throw e;
-    }
-    const diffID = applied.diffID as Digest;
-    const chainID = parent ? sha256(`${parent.chainID} ${diffID}`) : diffID;
-    const existing = m.layers[chainID];
-    if (existing) {
-      await this.drv.remove(cacheID);
-      // Same chainID, same bytes and files: a layer of an older store gains the record it lacked.
-      if (recorder && !(await hasTarSplit(this.root, chainID))) await keepTarSplit(this.root, recorder, chainID, diffID);
-      else recorder?.discard();
-      return existing;
-    }
-    if (recorder) {
-      try {
-        await keepTarSplit(this.root, recorder, chainID, diffID);
-      } catch (e) {
-        await this.drv.remove(cacheID).catch(() => undefined);
-        throw e;
-      }
-    }
-    const rec: LayerRecord = { chainID, diffID, parent: parent?.chainID ?? null, cacheID, size: applied.size, created: new Date().toISOString() };
-    m.layers[chainID] = rec;
-    return rec;
+  async beginImport(): Promise<layerOps.LayerImport> {
+    return new layerOps.LayerImport(this.internals, await layerOps.openSession(this.internals));
   }
 
   /**
@@ -260,42 +225,9 @@ export class Store {
     });
   }
 
-  /** Removes a layer nothing uses (no image, container or layer on it). */
-  async removeLayer(ref: string): Promise<Digest> {
-    return this.internals.write(async (m) => {
-      const l = resolveLayer(m, ref);
-      const u = layerUsers(m, l.chainID);
-      if (u.images.length) throw fsError('EBUSY', 'remove', ref, undefined, `layer ${ref} is used by image ${u.images[0]!.tags[0] ?? u.images[0]!.id}; remove the image first`);
-      if (u.containers.length) throw fsError('EBUSY', 'remove', ref, undefined, `layer ${ref} is used by container ${u.containers[0]!.name}; remove the container first`);
-      if (u.children.length) throw fsError('EBUSY', 'remove', ref, undefined, `layer ${ref} has ${u.children.length} layer(s) on it (${u.children[0]!.chainID}); remove those first`);
-      delete m.layers[l.chainID];
-      await saveMeta(this.root, m);
-      await this.drv.remove(l.cacheID);
-      await removeTarSplit(this.root, l.chainID);
-      return l.chainID;
-    });
-  }
-
-  private async collect(m: StoreMeta, top: Digest | null): Promise<Digest[]> {
-    const removed: Digest[] = [];
-    const gone: LayerRecord[] = [];
-    for (let cur = top; cur !== null; ) {
-      const l: LayerRecord | undefined = m.layers[cur];
-      if (!l) break;
-      const u = layerUsers(m, cur);
-      if (u.images.length || u.containers.length || u.children.length) break;
-      delete m.layers[cur];
-      removed.push(cur);
-      gone.push(l);
-      cur = l.parent;
-    }
-    // Metadata first: a crash afterwards leaves only unreferenced driver layers, which check removes.
-    await saveMeta(this.root, m);
-    for (const l of gone) {
-      await this.drv.remove(l.cacheID);
-      await removeTarSplit(this.root, l.chainID);
-    }
-    return removed;
+  /** Removes a layer nothing uses (no image, container or layer on it, no import in progress pinning it). */
+  removeLayer(ref: string): Promise<Digest> {
+    return layerOps.removeLayer(this.internals, ref);
   }
 
   // ---- images ----
@@ -319,7 +251,7 @@ export class Store {
 
   /**
    * Records an image from its config bytes (its ID is their digest); every layer its
-   * rootfs.diff_ids name must already be in the store (createLayer). Tags move to this image.
+   * rootfs.diff_ids name must already be in the store (createLayer, LayerImport). Tags move to this image.
    */
   async addImage(config: Uint8Array, tags: string[] = []): Promise<ImageRecord> {
     const cfg = parseImageConfig(Buffer.from(config));
@@ -329,6 +261,8 @@ export class Store {
       for (const [i, c] of chain.entries()) {
         if (!m.layers[c]) throw fsError('ENOENT', 'image', c, undefined, `layer ${i + 1} of the image (diffID ${cfg.rootfs.diff_ids[i]}) is not in the store; create it first`);
       }
+      // The image's layers are finished imports now (the same metadata write records the image).
+      for (const c of chain) delete m.layers[c]!.importing;
       const id = await writeBlob(this.root, config);
       crashPoint('config-written');
       return this.recordImage(m, id, chain, names);
@@ -395,7 +329,7 @@ export class Store {
         throw fsError('EBUSY', 'remove', ref, undefined, `image ${ref} has several names (${img.tags.join(', ')}); remove them one by one or use --force`);
       }
       delete m.images[img.id];
-      const layersRemoved = await this.collect(m, img.layers[img.layers.length - 1] ?? null);
+      const layersRemoved = await layerOps.collect(this.internals, m, img.layers[img.layers.length - 1] ?? null);
       // After the metadata: a crash before this leaves an unused blob, which check removes.
       await removeBlob(this.root, img.id);
       return { untagged: img.tags, deleted: img.id, layersRemoved };
