@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Store } from '../../lib/store/store.js';
+import { importFrom } from '../../lib/layers/image-transfer.js';
 
 const [op, root, ...args] = process.argv.slice(2);
 
@@ -43,6 +44,12 @@ try {
     case 'image': {
       const l = await st.createLayerFromDir(args[0]!);
       await st.createImage(args[1]!, [l.chainID]);
+      break;
+    }
+    case 'import': {
+      // import LAYOUT TAG: one image of an OCI layout, its layers applied several at a time.
+      const r = await importFrom(st, args[0]!, { tags: [args[1]!] });
+      process.stdout.write(JSON.stringify({ id: r.image.id, imported: r.layersImported, reused: r.layersReused }));
       break;
     }
     case 'container':
