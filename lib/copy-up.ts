@@ -9,6 +9,7 @@ import { UPPER, ORIGIN_XATTR, type DirNode, type Entry, type UnionCore } from '.
 import { childRel, parentRel } from './path.js';
 import { fsError, isErrno } from './errors.js';
 import { overlayXattrPrefix } from './layers/whiteout-overlay.js';
+import { rmTree, shortPath } from './long-path.js';
 
 const { S_IFDIR, S_IFREG, S_IFLNK, S_IFMT } = fs.constants;
 const isRoot = process.getuid?.() === 0;
@@ -36,9 +37,9 @@ export async function buildIntoUpper(core: UnionCore, upperRel: string, make: (l
     const tmp = tempName();
     try {
       await make(work, tmp);
-      await fsp.rename(work.real(tmp), upper.root + '/' + upperRel);
+      await fsp.rename(work.os(tmp), shortPath(`${upper.root}/${upperRel}`));
     } catch (e) {
-      await fsp.rm(work.real(tmp), { recursive: true, force: true }).catch(() => undefined);
+      await rmTree(work.real(tmp)).catch(() => undefined);
       throw e;
     }
   }
@@ -252,7 +253,7 @@ export async function copyTree(core: UnionCore, src: DirNode, to: Layer, rel: st
       if (grouped || (e.layer === UPPER && e.type === S_IFREG && (await core.isMetacopy(e.rel)))) e = await copyUp(core, node, name);
       if (e.layer === UPPER) {
         if (to === upper || !upper.root || !to.root) await upper.link(e.rel, d);
-        else await fsp.link(`${upper.root}/${e.rel}`, `${to.root}/${d}`);
+        else await fsp.link(shortPath(`${upper.root}/${e.rel}`), shortPath(`${to.root}/${d}`));
         continue;
       }
       await copyObject(core, e, to, d, est, await core.unionIno(e.layer, e.rel, est));

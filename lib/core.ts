@@ -8,7 +8,7 @@ import type { DirLayer } from './layers/dir-layer.js';
 import type { LayerDirInfo, WhiteoutFormat } from './layers/whiteout.js';
 import { getOverlayXattr } from './layers/whiteout-overlay.js';
 import { fsError, isErrno, relabel } from './errors.js';
-import { childRel, joinComponents, pathString, splitPath } from './path.js';
+import { childRel, joinComponents, PATH_MAX, pathString, splitPath } from './path.js';
 import { KeyedMutex, RwLock } from './locks.js';
 import { InoMapper, cloneStats, unionStats } from './stats.js';
 
@@ -103,6 +103,8 @@ export class UnionCore {
   readonly treeLock = new RwLock();
   ino!: InoMapper;
   dev = 0;
+  /** Union paths of this many bytes or more give ENAMETOOLONG (Infinity behind FUSE: the kernel checked). */
+  pathMax = PATH_MAX;
   private readonly layerInfo: LRUCache<string, LayerDirInfo>;
   private readonly lowerStats: LRUCache<string, fs.Stats>;
   private readonly lowerLinks: LRUCache<string, string>;
@@ -339,7 +341,7 @@ export class UnionCore {
   }
 
   private async resolveInner(original: string, syscall: string, follow: boolean): Promise<Resolved> {
-    let todo = splitPath(original, syscall);
+    let todo = splitPath(original, syscall, this.pathMax);
     const stack: string[] = [];
     let links = 0;
     let node = this.root;

@@ -9,6 +9,7 @@ import { ensureUpperDir, tempName } from './copy-up.js';
 import { childRel } from './path.js';
 import { native, RENAME_EXCHANGE, RENAME_WHITEOUT } from './native.js';
 import { isErrno } from './errors.js';
+import { rmTree, shortPath } from './long-path.js';
 
 const { S_IFDIR } = fs.constants;
 
@@ -43,18 +44,18 @@ export async function placeNew(
     const tmp = tempName();
     await make(work, tmp);
     if (isDir) await core.format.setOpaque(work, tmp);
-    const dest = `${upper.root}/${rel}`;
+    const dest = shortPath(`${upper.root}/${rel}`);
     if (!isDir) {
-      await fsp.rename(work.real(tmp), dest);
+      await fsp.rename(work.os(tmp), dest);
     } else {
       // A directory cannot be renamed over the whiteout device: swap them, then drop the whiteout.
       const n = native();
       if (n) {
-        await n.renameat2(work.real(tmp), dest, RENAME_EXCHANGE);
-        await fsp.unlink(work.real(tmp));
+        await n.renameat2(work.os(tmp), dest, RENAME_EXCHANGE);
+        await fsp.unlink(work.os(tmp));
       } else {
         await fsp.unlink(dest);
-        await fsp.rename(work.real(tmp), dest);
+        await fsp.rename(work.os(tmp), dest);
       }
     }
   }
@@ -80,8 +81,8 @@ export async function purgeUpper(core: UnionCore, rel: string): Promise<void> {
   if (core.work && upper.root) {
     // Move it out of the layer in one step, then delete it at leisure.
     const tmp = tempName();
-    await fsp.rename(`${upper.root}/${rel}`, core.work.real(tmp));
-    await fsp.rm(core.work.real(tmp), { recursive: true, force: true });
+    await fsp.rename(shortPath(`${upper.root}/${rel}`), core.work.os(tmp));
+    await rmTree(core.work.real(tmp));
     return;
   }
   await removeTree(upper, rel);
@@ -118,15 +119,15 @@ export async function removeName(core: UnionCore, dir: DirNode, name: string): P
     const work = core.work;
     const tmp = tempName();
     await core.format.makeWhiteout(work, '', tmp);
-    const dest = `${upper.root}/${rel}`;
+    const dest = shortPath(`${upper.root}/${rel}`);
     if (e.type === S_IFDIR && n) {
-      await n.renameat2(work.real(tmp), dest, RENAME_EXCHANGE);
-      await fsp.rm(work.real(tmp), { recursive: true, force: true });
+      await n.renameat2(work.os(tmp), dest, RENAME_EXCHANGE);
+      await rmTree(work.real(tmp));
     } else if (e.type === S_IFDIR) {
       await purgeUpper(core, rel);
-      await fsp.rename(work.real(tmp), dest);
+      await fsp.rename(work.os(tmp), dest);
     } else {
-      await fsp.rename(work.real(tmp), dest);
+      await fsp.rename(work.os(tmp), dest);
     }
   } else if (core.format.name === 'overlay') {
     // No work directory (a memory layer, where each step is atomic anyway): remove, then white out.

@@ -32,11 +32,11 @@ export function pathString(p: unknown, argName = 'path'): string {
 /**
  * Splits a union path into its components ('.' dropped, '..' kept for the resolver, which must
  * apply it after following symlinks). Relative paths are taken from the union root.
- * Checks NAME_MAX per component and PATH_MAX for the whole string.
+ * Checks NAME_MAX per component and `max` (PATH_MAX unless told) for the whole string.
  */
-export function splitPath(p: string, syscall: string): string[] {
+export function splitPath(p: string, syscall: string, max = PATH_MAX): string[] {
   if (p.length === 0) throw fsError('ENOENT', syscall, p);
-  if (Buffer.byteLength(p) >= PATH_MAX) throw fsError('ENAMETOOLONG', syscall, p);
+  if (p.length * 3 >= max && Buffer.byteLength(p) >= max) throw fsError('ENAMETOOLONG', syscall, p);
   const out: string[] = [];
   for (const c of p.split('/')) {
     if (c === '' || c === '.') continue;

@@ -10,6 +10,7 @@ import { purgeUpper, removeName, canRenameWhiteout } from './entries.js';
 import { childRel } from './path.js';
 import { fsError } from './errors.js';
 import { native, RENAME_WHITEOUT } from './native.js';
+import { rmTree, shortPath } from './long-path.js';
 
 const { S_IFDIR, S_IFREG } = fs.constants;
 
@@ -89,7 +90,7 @@ async function renameFile(core: UnionCore, src: Resolved, dst: Resolved): Promis
   const dstWhited = ddata.upperWhiteouts.has(dst.name);
   if (needWhiteout && canRenameWhiteout(core) && upper.root) {
     // One step: move the file and leave the whiteout behind.
-    await native()!.renameat2(`${upper.root}/${e.rel}`, `${upper.root}/${dstRel}`, RENAME_WHITEOUT);
+    await native()!.renameat2(shortPath(`${upper.root}/${e.rel}`), shortPath(`${upper.root}/${dstRel}`), RENAME_WHITEOUT);
     sdata.upperWhiteouts.add(src.name);
     core.noteRemoved(srcDir, src.name);
   } else {
@@ -130,9 +131,9 @@ async function renameDir(core: UnionCore, src: Resolved, dst: Resolved): Promise
       try {
         await copyTree(core, srcNode, work, tmp, true);
         await purgeUpper(core, dstRel);
-        await fsp.rename(work.real(tmp), `${upper.root}/${dstRel}`);
+        await fsp.rename(work.os(tmp), shortPath(`${upper.root}/${dstRel}`));
       } catch (e) {
-        await fsp.rm(work.real(tmp), { recursive: true, force: true }).catch(() => undefined);
+        await rmTree(work.real(tmp)).catch(() => undefined);
         throw e;
       }
     } else {

@@ -32,6 +32,17 @@ export abstract class UnionReader {
     return this.core.format.name;
   }
 
+  /**
+   * Union paths of this many bytes or more give ENAMETOOLONG (default 4096, Linux's PATH_MAX). A
+   * FUSE server sets Infinity: its paths run from the mount root, the kernel checked the caller's.
+   */
+  get pathMax(): number {
+    return this.core.pathMax;
+  }
+  set pathMax(n: number) {
+    this.core.pathMax = n;
+  }
+
   get readonly(): boolean {
     return this.core.readonly;
   }

@@ -14,6 +14,7 @@ import { setup } from './setup.js';
 import { ensureMountPoints, withVolumes } from './volumes.js';
 import type { UnionOptions } from './options.js';
 import { XATTR_CREATE, XATTR_REPLACE } from './native.js';
+import { shortPath } from './long-path.js';
 import { parseFlags, parseMode, toTime, type OpenFlags } from './args.js';
 
 const { S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFIFO, S_IFMT, O_CREAT, O_EXCL, O_TRUNC, O_ACCMODE, O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_APPEND } =
@@ -250,7 +251,7 @@ export class UnionFs extends UnionReader implements HandleHost {
           if (layer === this.core.upper) return layer.link(e.rel, rel);
           // Built in the work directory: link there, then it is renamed into place.
           const upper = this.core.layer(UPPER);
-          await fs.promises.link(`${upper.root}/${e.rel}`, `${layer.root}/${rel}`);
+          await fs.promises.link(shortPath(`${upper.root}/${e.rel}`), shortPath(`${layer.root}/${rel}`));
         });
       });
     });

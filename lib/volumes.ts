@@ -1,13 +1,15 @@
 // Volumes: host directories mapped into a union at a path, like Docker's `--volume HOST:/path`.
 // Calls on paths under a volume go straight to the host directory (node:fs), bypassing the layers,
 // so what is written there survives the container and is never part of a diff or a commit.
+import type fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { UnionFs } from './union.js';
 import type { VolumeSpec } from './options.js';
-import { fsError, relabel } from './errors.js';
+import { fsError, isErrno, relabel } from './errors.js';
 import { pathString } from './path.js';
 import { native } from './native.js';
+import { mkdirLong, rmTree, shortPath } from './long-path.js';
 
 interface Mapped {
   vol: VolumeSpec;
@@ -24,25 +26,36 @@ const TWO_PATHS = new Set(['rename', 'link', 'copyFile']);
 
 type Fn = (...args: unknown[]) => Promise<unknown>;
 
-/** The host-side versions of the calls node:fs/promises lacks or shapes differently. */
+/** The host-side versions of the calls node:fs/promises lacks or shapes differently (given the real host path). */
 const hostOps: Record<string, Fn> = {
   readdirPlus: async (...a: unknown[]) => {
     const dir = a[0] as string;
-    const names = await fsp.readdir(dir);
-    return Promise.all(names.map(async (name) => ({ name, stats: await fsp.lstat(path.join(dir, name)) })));
+    const names = await fsp.readdir(shortPath(dir));
+    return Promise.all(names.map(async (name) => ({ name, stats: await fsp.lstat(shortPath(path.join(dir, name))) })));
   },
+  rm: async (...a: unknown[]) => {
+    const o = a[1] as fs.RmOptions | undefined;
+    try {
+      return await fsp.rm(shortPath(a[0] as string), o);
+    } catch (e) {
+      // A tree deeper than PATH_MAX below the path: walk it down with shortened paths.
+      if (!o?.recursive || !isErrno(e, 'ENAMETOOLONG')) throw e;
+      return rmTree(a[0] as string);
+    }
+  },
+  mkdir: async (...a: unknown[]) => mkdirLong(a[0] as string, a[1] as fs.MakeDirectoryOptions | number | undefined),
   mknod: async (...a: unknown[]) => {
     const n = native();
     if (!n) throw fsError('ENOSYS', 'mknod', a[0] as string);
-    return n.mknod(a[0] as string, a[1] as number, (a[2] as number | undefined) ?? 0);
+    return n.mknod(shortPath(a[0] as string), a[1] as number, (a[2] as number | undefined) ?? 0);
   },
   mkfifo: async (...a: unknown[]) => hostOps.mknod!(a[0], 0o010000 | ((a[1] as number | undefined) ?? 0o666), 0),
-  getxattr: async (...a: unknown[]) => native()?.lgetxattr(a[0] as string, a[1] as string) ?? Promise.reject(fsError('ENOTSUP', 'getxattr')),
+  getxattr: async (...a: unknown[]) => native()?.lgetxattr(shortPath(a[0] as string), a[1] as string) ?? Promise.reject(fsError('ENOTSUP', 'getxattr')),
   setxattr: async (...a: unknown[]) =>
-    native()?.lsetxattr(a[0] as string, a[1] as string, Buffer.from(a[2] as Buffer | string), (a[3] as number | undefined) ?? 0) ??
+    native()?.lsetxattr(shortPath(a[0] as string), a[1] as string, Buffer.from(a[2] as Buffer | string), (a[3] as number | undefined) ?? 0) ??
     Promise.reject(fsError('ENOTSUP', 'setxattr')),
-  listxattr: async (...a: unknown[]) => native()?.llistxattr(a[0] as string) ?? [],
-  removexattr: async (...a: unknown[]) => native()?.lremovexattr(a[0] as string, a[1] as string) ?? Promise.reject(fsError('ENOTSUP', 'removexattr')),
+  listxattr: async (...a: unknown[]) => native()?.llistxattr(shortPath(a[0] as string)) ?? [],
+  removexattr: async (...a: unknown[]) => native()?.lremovexattr(shortPath(a[0] as string), a[1] as string) ?? Promise.reject(fsError('ENOTSUP', 'removexattr')),
 };
 
 export function normaliseVolumes(volumes: VolumeSpec[]): VolumeSpec[] {
@@ -76,8 +89,9 @@ export function withVolumes(u: UnionFs, volumes: VolumeSpec[]): UnionFs {
       throw fsError('EROFS', name, pathString(args[argIndex]));
     }
     const a = [...args];
-    a[argIndex] = m.host;
-    const fn = hostOps[name] ?? ((fsp as unknown as Record<string, Fn>)[name] as Fn | undefined);
+    const own = hostOps[name];
+    a[argIndex] = own ? m.host : shortPath(m.host);
+    const fn = own ?? ((fsp as unknown as Record<string, Fn>)[name] as Fn | undefined);
     if (!fn) throw fsError('ENOSYS', name, pathString(args[argIndex]));
     try {
       const out = await fn(...a);
@@ -110,12 +124,12 @@ export function withVolumes(u: UnionFs, volumes: VolumeSpec[]): UnionFs {
           if (!a && !b) return orig.apply(target, args);
           if (a && b && a.vol === b.vol) {
             const out = [...args];
-            out[1] = b.host;
+            out[1] = shortPath(b.host);
             return call(prop, out, a, 0);
           }
           if (prop === 'copyFile') {
             // Across the boundary: read on one side, write on the other.
-            const src = a ? await fsp.readFile(a.host) : ((await u.readFile(args[0] as string)) as Buffer);
+            const src = a ? await fsp.readFile(shortPath(a.host)) : ((await u.readFile(args[0] as string)) as Buffer);
             if (b) await call('writeFile', [args[1], src], b, 0);
             else await u.writeFile(args[1] as string, src);
             return undefined;

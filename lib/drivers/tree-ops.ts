@@ -8,6 +8,7 @@ import { DirLayer } from '../layers/dir-layer.js';
 import { aufsFormat } from '../layers/whiteout-aufs.js';
 import { native } from '../native.js';
 import { fsError, isErrno } from '../errors.js';
+import { rmTree, shortPath } from '../long-path.js';
 
 const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = fs.constants;
 
@@ -48,14 +49,19 @@ export async function copyTree(src: string, dst: string): Promise<void> {
   await fsp.cp(src, dst, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, mode: fs.constants.COPYFILE_FICLONE });
 }
 
-/** Removes a tree; missing is fine. */
+/** Removes a tree; missing is fine. Paths past PATH_MAX (in or under it) are walked shortened. */
 export async function removeTree(p: string): Promise<void> {
-  await fsp.rm(p, { recursive: true, force: true, maxRetries: 3 });
+  try {
+    await fsp.rm(shortPath(p), { recursive: true, force: true, maxRetries: 3 });
+  } catch (e) {
+    if (!isErrno(e, 'ENAMETOOLONG')) throw e;
+    await rmTree(p);
+  }
 }
 
 async function lstatOrNull(p: string): Promise<fs.Stats | null> {
   try {
-    return await fsp.lstat(p);
+    return await fsp.lstat(shortPath(p));
   } catch (e) {
     if (isErrno(e, 'ENOENT', 'ENOTDIR')) return null;
     throw e;
@@ -68,7 +74,8 @@ export interface DirMetadata {
   xattrs: Map<string, Buffer>;
 }
 
-export async function readDirMetadata(src: string): Promise<DirMetadata> {
+export async function readDirMetadata(real: string): Promise<DirMetadata> {
+  const src = shortPath(real);
   const st = await fsp.lstat(src);
   const xattrs = new Map<string, Buffer>();
   const n = native();
@@ -83,8 +90,9 @@ export async function readDirMetadata(src: string): Promise<DirMetadata> {
 }
 
 /** Gives directory `dst` the mode, owner, xattrs and times captured in `md`. */
-export async function applyDirMetadata(md: DirMetadata, dst: string): Promise<void> {
+export async function applyDirMetadata(md: DirMetadata, real: string): Promise<void> {
   const { st, xattrs } = md;
+  const dst = shortPath(real);
   await fsp.chmod(dst, st.mode & 0o7777);
   if (process.getuid?.() === 0) await fsp.lchown(dst, st.uid, st.gid);
   const n = native();
@@ -111,7 +119,7 @@ export async function mergeStagedIntoTree(staged: string, target: string): Promi
     const md = await readDirMetadata(layer.real(rel));
     const tdir = rel === '' ? target : path.join(target, rel);
     if (info.opaque) {
-      for (const name of await fsp.readdir(tdir)) if (!info.entries.has(name)) await removeTree(path.join(tdir, name));
+      for (const name of await fsp.readdir(shortPath(tdir))) if (!info.entries.has(name)) await removeTree(path.join(tdir, name));
     }
     for (const name of info.whiteouts) await removeTree(path.join(tdir, name));
     for (const [name, type] of info.entries) {
@@ -123,7 +131,7 @@ export async function mergeStagedIntoTree(staged: string, target: string): Promi
         continue;
       }
       if (tst && (tst.mode & S_IFMT) === S_IFDIR) await removeTree(t);
-      await fsp.rename(s, t);
+      await fsp.rename(shortPath(s), shortPath(t));
     }
     await applyDirMetadata(md, tdir);
   }
@@ -137,7 +145,7 @@ export async function diskUsage(dir: string): Promise<number> {
   async function walk(d: string): Promise<void> {
     let list: fs.Dirent[];
     try {
-      list = await fsp.readdir(d, { withFileTypes: true });
+      list = await fsp.readdir(shortPath(d), { withFileTypes: true });
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return;
       throw e;
@@ -148,7 +156,7 @@ export async function diskUsage(dir: string): Promise<number> {
         await walk(p);
         continue;
       }
-      const st = await fsp.lstat(p);
+      const st = await fsp.lstat(shortPath(p));
       const type = st.mode & S_IFMT;
       if (type !== S_IFREG && type !== S_IFLNK) continue;
       const key = `${st.dev}:${st.ino}`;

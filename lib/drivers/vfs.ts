@@ -14,6 +14,7 @@ import { aufsFormat } from '../layers/whiteout-aufs.js';
 import { UnionFs } from '../union.js';
 import { fsError, isErrno } from '../errors.js';
 import { nearestExisting } from './registry.js';
+import { shortPath } from '../long-path.js';
 
 type ChangesetJSON = ReturnType<typeof changesetToJSON>;
 
@@ -86,14 +87,14 @@ export class VfsDriver extends DiskDriver {
       async (rel) => {
         if (!ptree) return false;
         try {
-          await fsp.lstat(path.join(ptree, rel));
+          await fsp.lstat(shortPath(path.join(ptree, rel)));
           return true;
         } catch (e) {
           if (isErrno(e, 'ENOENT', 'ENOTDIR')) return false;
           throw e;
         }
       },
-      async (rel) => (ptree ? fsp.readdir(path.join(ptree, rel)).catch(() => [] as string[]) : []),
+      async (rel) => (ptree ? fsp.readdir(shortPath(path.join(ptree, rel))).catch(() => [] as string[]) : []),
     );
   }
 

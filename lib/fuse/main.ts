@@ -64,6 +64,8 @@ async function runServer(config: MountConfig, openTarget: OpenTarget, report?: (
   try {
     const mountpoint = await preflight(config);
     target = await openTarget(config);
+    // Paths arrive from the mount root, longer than the caller's (which the kernel held to PATH_MAX).
+    if ('pathMax' in target) target.pathMax = Infinity;
     const server = await serve(config, mountpoint, target);
     report?.('ready');
     await server.ended;

@@ -37,4 +37,6 @@ export interface FuseTarget {
   listxattr(path: string): Promise<string[]>;
   removexattr(path: string, name: string): Promise<void>;
   close(): Promise<void>;
+  /** Longest union path accepted, when the target limits it: the server lifts the limit (see runServer). */
+  pathMax?: number;
 }

@@ -1,11 +1,13 @@
 // A layer that is a directory on disk: node:fs for everything Node has, the native addon for
-// xattrs and mknod. Paths are relative to the layer root; '' is the root itself.
+// xattrs and mknod. Paths are relative to the layer root; '' is the root itself. Every call goes
+// through `os()`, which shortens paths longer than the kernel takes (lib/long-path.ts).
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Layer, LayerDirent, LayerHandle } from './layer.js';
 import { native, warnNoNativeOnce, XATTR_CREATE } from '../native.js';
 import { fsError, isErrno } from '../errors.js';
+import { shortPath } from '../long-path.js';
 import { nodeTime } from '../args.js';
 
 const { S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = fs.constants;
@@ -69,9 +71,14 @@ export class DirLayer implements Layer {
     this.id = this.root;
   }
 
-  /** The real path of a layer-relative path. */
+  /** The real path of a layer-relative path (may be longer than PATH_MAX: see os()). */
   real(rel: string): string {
     return rel === '' ? this.root : `${this.root}/${rel}`;
+  }
+
+  /** A path to give the OS for a layer-relative path: the real path, shortened when too long. */
+  os(rel: string): string {
+    return shortPath(rel === '' ? this.root : `${this.root}/${rel}`);
   }
 
   async supportsXattrs(): Promise<boolean> {
@@ -112,38 +119,38 @@ export class DirLayer implements Layer {
   }
 
   lstat(rel: string): Promise<fs.Stats> {
-    return fsp.lstat(this.real(rel));
+    return fsp.lstat(this.os(rel));
   }
 
   async readdir(rel: string): Promise<LayerDirent[]> {
-    const list = await fsp.readdir(this.real(rel), { withFileTypes: true });
+    const list = await fsp.readdir(this.os(rel), { withFileTypes: true });
     const out: LayerDirent[] = new Array(list.length);
     for (let i = 0; i < list.length; i++) {
       const d = list[i]!;
       let type = direntType(d);
-      if (type === 0) type = (await fsp.lstat(this.real(rel === '' ? d.name : `${rel}/${d.name}`))).mode & fs.constants.S_IFMT;
+      if (type === 0) type = (await fsp.lstat(this.os(rel === '' ? d.name : `${rel}/${d.name}`))).mode & fs.constants.S_IFMT;
       out[i] = { name: d.name, type };
     }
     return out;
   }
 
   readlink(rel: string): Promise<string> {
-    return fsp.readlink(this.real(rel));
+    return fsp.readlink(this.os(rel));
   }
 
   async open(rel: string, flags: number, mode?: number): Promise<LayerHandle> {
-    return new DirHandle(await fsp.open(this.real(rel), flags, mode));
+    return new DirHandle(await fsp.open(this.os(rel), flags, mode));
   }
 
   statfs(rel: string): Promise<fs.StatsFs> {
-    return fsp.statfs(this.real(rel));
+    return fsp.statfs(this.os(rel));
   }
 
   async getxattr(rel: string, name: string): Promise<Buffer | null> {
     const n = native();
     if (!n) return null;
     try {
-      return await n.lgetxattr(this.real(rel), name);
+      return await n.lgetxattr(this.os(rel), name);
     } catch (e) {
       if (isErrno(e, 'ENODATA', 'ENOTSUP', 'EOPNOTSUPP')) return null;
       throw e;
@@ -154,7 +161,7 @@ export class DirLayer implements Layer {
     const n = native();
     if (!n) return [];
     try {
-      return await n.llistxattr(this.real(rel));
+      return await n.llistxattr(this.os(rel));
     } catch (e) {
       if (isErrno(e, 'ENOTSUP', 'EOPNOTSUPP')) return [];
       throw e;
@@ -162,45 +169,45 @@ export class DirLayer implements Layer {
   }
 
   mkdir(rel: string, mode: number): Promise<void> {
-    return fsp.mkdir(this.real(rel), mode) as Promise<unknown> as Promise<void>;
+    return fsp.mkdir(this.os(rel), mode) as Promise<unknown> as Promise<void>;
   }
   rmdir(rel: string): Promise<void> {
-    return fsp.rmdir(this.real(rel));
+    return fsp.rmdir(this.os(rel));
   }
   unlink(rel: string): Promise<void> {
-    return fsp.unlink(this.real(rel));
+    return fsp.unlink(this.os(rel));
   }
   rename(from: string, to: string): Promise<void> {
-    return fsp.rename(this.real(from), this.real(to));
+    return fsp.rename(this.os(from), this.os(to));
   }
   link(existing: string, rel: string): Promise<void> {
-    return fsp.link(this.real(existing), this.real(rel));
+    return fsp.link(this.os(existing), this.os(rel));
   }
   symlink(target: string, rel: string): Promise<void> {
-    return fsp.symlink(target, this.real(rel));
+    return fsp.symlink(target, this.os(rel));
   }
   async mknod(rel: string, mode: number, dev: number): Promise<void> {
     const type = mode & fs.constants.S_IFMT;
     const n = native();
-    if (n) return n.mknod(this.real(rel), mode, dev);
+    if (n) return n.mknod(this.os(rel), mode, dev);
     warnNoNativeOnce('mknod is unavailable');
     if (type === S_IFREG || type === 0) {
-      const h = await fsp.open(this.real(rel), 'wx', mode & 0o7777);
+      const h = await fsp.open(this.os(rel), 'wx', mode & 0o7777);
       return h.close();
     }
     throw fsError('ENOSYS', 'mknod', rel, undefined, 'mknod needs the native addon');
   }
   chmod(rel: string, mode: number): Promise<void> {
-    return fsp.chmod(this.real(rel), mode);
+    return fsp.chmod(this.os(rel), mode);
   }
   lchown(rel: string, uid: number, gid: number): Promise<void> {
-    return fsp.lchown(this.real(rel), uid, gid);
+    return fsp.lchown(this.os(rel), uid, gid);
   }
   lutimes(rel: string, atime: number | Date, mtime: number | Date): Promise<void> {
-    return fsp.lutimes(this.real(rel), nodeTime(atime), nodeTime(mtime));
+    return fsp.lutimes(this.os(rel), nodeTime(atime), nodeTime(mtime));
   }
   truncate(rel: string, len: number): Promise<void> {
-    return fsp.truncate(this.real(rel), len);
+    return fsp.truncate(this.os(rel), len);
   }
   async setxattr(rel: string, name: string, value: Buffer, flags = 0): Promise<void> {
     const n = native();
@@ -208,21 +215,21 @@ export class DirLayer implements Layer {
       warnNoNativeOnce('xattrs are unavailable');
       throw fsError('ENOTSUP', 'setxattr', rel, undefined, 'xattrs need the native addon');
     }
-    return n.lsetxattr(this.real(rel), name, value, flags);
+    return n.lsetxattr(this.os(rel), name, value, flags);
   }
   async removexattr(rel: string, name: string): Promise<void> {
     const n = native();
     if (!n) throw fsError('ENOTSUP', 'removexattr', rel, undefined, 'xattrs need the native addon');
-    return n.lremovexattr(this.real(rel), name);
+    return n.lremovexattr(this.os(rel), name);
   }
   async copyFileFrom(from: Layer, src: string, rel: string): Promise<void> {
     if (from instanceof DirLayer) {
-      await fsp.copyFile(from.real(src), this.real(rel), fs.constants.COPYFILE_FICLONE);
+      await fsp.copyFile(from.os(src), this.os(rel), fs.constants.COPYFILE_FICLONE);
       return;
     }
     // From a memory layer: stream the bytes through.
     const sh = await from.open(src, fs.constants.O_RDONLY);
-    const dh = await fsp.open(this.real(rel), 'w', 0o600);
+    const dh = await fsp.open(this.os(rel), 'w', 0o600);
     try {
       const buf = Buffer.allocUnsafe(1 << 20);
       let pos = 0;
