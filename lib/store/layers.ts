@@ -200,7 +200,7 @@ export class LayerImport {
       records.push(have[records.length]!);
     }
     const k = records.length;
-    const reused = k;
+    let reused = k;
     if (k === n) return { records, imported: 0, reused };
 
     const copies = s.driver.capabilities().createCopiesParent === true;
@@ -250,6 +250,10 @@ export class LayerImport {
           if (r.created) {
             this.created.push(r.rec.chainID);
             imported++;
+          } else {
+            // Another process recorded it first: its copy is used, this one discarded below.
+            reused++;
+            opts.onReused?.(i);
           }
           records.push(r.rec);
           break;
