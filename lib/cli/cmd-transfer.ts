@@ -9,17 +9,27 @@ import { ProgressRenderer, formatBytes, type ProgressCallback } from '../registr
 import { pullImage, pushImage } from '../registry/store-transfer.js';
 import type { PullOptions } from '../registry/pull.js';
 
-/** A one-line progress for imports/exports, redrawn in place on a TTY; nothing otherwise. */
+/**
+ * A one-line progress for imports/exports, redrawn in place on a TTY; nothing otherwise. Imports
+ * apply several layers at once, so the line sums the bytes of every layer and counts the layers
+ * begun (and those found in the store already) rather than naming one layer.
+ */
 function transferProgress(verb: string): ((p: TransferProgress & { ref?: string }) => void) | undefined {
   const tty = process.stderr.isTTY === true;
   if (!tty) return undefined;
   let last = 0;
+  const bytes = new Map<number, number>();
+  const reused = new Set<number>();
   return (p) => {
+    if (p.reused) reused.add(p.layer);
+    else bytes.set(p.layer, p.bytes);
     const now = Date.now();
     if (now - last < 100 && p.bytes > 0) return;
     last = now;
-    const what = p.reused ? 'already in the store' : formatBytes(p.bytes);
-    process.stderr.write(`\r\x1b[K${verb}${p.ref ? ` ${p.ref}` : ''}: layer ${p.layer}/${p.layers} ${what}`);
+    let sum = 0;
+    for (const b of bytes.values()) sum += b;
+    const inStore = reused.size > 0 ? `, ${reused.size} already in the store` : '';
+    process.stderr.write(`\r\x1b[K${verb}${p.ref ? ` ${p.ref}` : ''}: ${bytes.size + reused.size}/${p.layers} layers begun${inStore}, ${formatBytes(sum)}`);
   };
 }
 

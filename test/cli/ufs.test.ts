@@ -73,6 +73,21 @@ describe('ufs command line', () => {
 });
 
 describe.skipIf(!tools)('ufs image import/export/save/load, container diff/commit (umoci, skopeo)', () => {
+  it('shows progress on a terminal (layers and bytes of concurrent layers summed) and none when not one', async () => {
+    const dir = await tempDir('ufs-cli-');
+    const cmd = (root: string): string[] =>
+      [process.execPath, '--import', 'tsx', 'lib/cli/ufs.ts', '--root', root, 'image', 'import', `${path.join(fx, 'img')}:test`, '-t', 'p:1'];
+    const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+    // script(1) gives the command a pseudo-terminal; everything it wrote comes back on our stdout.
+    const tty = await run('script', ['-qec', cmd(path.join(dir, 'a')).map(quote).join(' '), '/dev/null']);
+    expect(tty.stdout).toMatch(/importing: [123]\/3 layers begun, \d+(\.\d+)? ?[kMG]?i?B/);
+    expect(tty.stdout).toContain('\r\x1b[K');
+    const piped = await runTs('lib/cli/ufs.ts', cmd(path.join(dir, 'b')).slice(4));
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout).toMatch(/3 layers imported/);
+  });
+
   it('round-trips an umoci image through import, commit, save, load into another driver and export', async () => {
     const dir = await tempDir('ufs-cli-');
     const a = path.join(dir, 'a');
