@@ -1,8 +1,6 @@
 // Registries and the store: `pullImage` fetches an image into a scratch OCI layout under the store
 // (skipping layers the store already has) and imports it; `pushImage` exports an image and pushes it.
-import fsp from 'node:fs/promises';
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { openScratch } from '../store/scratch.js';
 import type { Store } from '../store/store.js';
 import type { ImageRecord } from '../store/meta.js';
 import { chainIDs } from '../layers/digest.js';
@@ -25,13 +23,6 @@ export interface StorePullResult {
   layersReused: number;
 }
 
-/** A scratch directory inside the store (removed by `ufs check --repair` if a crash leaves it). */
-async function scratch(store: Store, what: string): Promise<string> {
-  const dir = path.join(store.root, 'tmp', `${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await fsp.mkdir(dir, { recursive: true });
-  return dir;
-}
-
 /** Whether the store has the layer with this chainID. */
 async function hasLayer(store: Store, chain: string): Promise<boolean> {
   try {
@@ -50,7 +41,8 @@ async function hasLayer(store: Store, chain: string): Promise<boolean> {
  */
 export async function pullImage(store: Store, reference: string, opts: PullOptions = {}): Promise<StorePullResult> {
   const ref = parseReference(reference);
-  const dir = await scratch(store, 'pull');
+  const scratch = await openScratch(store.root, 'pull');
+  const dir = scratch.dir;
   const refName = 'pulled';
   try {
     const res = await pull(ref, dir, {
@@ -81,7 +73,7 @@ export async function pullImage(store: Store, reference: string, opts: PullOptio
     const r = await importImage(store, source, { tags });
     return { image: r.image, manifestDigest: res.descriptor.digest, pull: res, layersImported: r.layersImported, layersReused: r.layersReused };
   } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
+    await scratch.close();
   }
 }
 
@@ -100,7 +92,8 @@ export interface StorePushResult extends PushResult {
  */
 export async function pushImage(store: Store, image: string, reference?: string, opts: PushOptions & { mediaTypes?: 'oci' | 'docker' } = {}): Promise<StorePushResult> {
   const ref = parseReference(reference ?? image);
-  const dir = await scratch(store, 'push');
+  const scratch = await openScratch(store.root, 'push');
+  const dir = scratch.dir;
   try {
     const name = 'push';
     const { mediaTypes, ...pushOpts } = opts;
@@ -108,6 +101,6 @@ export async function pushImage(store: Store, image: string, reference?: string,
     const res = await push(dir, ref, { ...pushOpts, refName: name });
     return { ...res, rewritten: exported.rewritten };
   } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
+    await scratch.close();
   }
 }

@@ -1,6 +1,7 @@
 // `ufs check`: finds debris of interrupted work (temp files, scratch directories, driver layers, blobs and
 // tar-split records nothing references, a half-migrated driver home, staging sessions and unfinished
 // imports of dead processes) and broken references; repair removes the debris, sparing live staging.
+import { SCRATCH_DIR, scratchInUse } from './scratch.js';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { driverNames } from '../drivers/registry.js';
@@ -62,7 +63,10 @@ async function findLeftovers(s: StoreInternals, m: StoreMeta, scan: StagingScan)
   for (const n of await names(s.root)) {
     if (n.startsWith(TEMP_PREFIX)) out.push({ kind: 'temp-file', path: path.join(s.root, n), detail: 'temp file of an interrupted metadata write' });
   }
-  for (const n of await names(path.join(s.root, 'tmp'))) out.push({ kind: 'scratch', path: path.join(s.root, 'tmp', n), detail: 'scratch of interrupted work' });
+  for (const n of await names(path.join(s.root, SCRATCH_DIR))) {
+    const p = path.join(s.root, SCRATCH_DIR, n);
+    if (!(await scratchInUse(p))) out.push({ kind: 'scratch', path: p, detail: 'scratch of interrupted work (a pull or push whose process is gone)' });
+  }
   for (const p of await s.driver.leftovers()) {
     if (!(await ofLiveStaging(p, scan.staged))) out.push({ kind: 'driver-debris', path: p, detail: `debris of interrupted ${s.driver.name} driver work` });
   }
