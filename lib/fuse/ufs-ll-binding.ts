@@ -18,7 +18,11 @@ interface UfsFuseLlAddon {
   /** timeouts: [entry, attr, negative] in seconds. */
   /** flags bit 0: keep getattr/readdir/xattr answers per node until the next changing request. */
   mount(mountpoint: string, args: string[], handler: Handler, timeouts: Float64Array, flags?: number): void;
-  reply(req: unknown, result: number, x?: unknown, y?: unknown, z?: unknown): void;
+  /**
+   * Answers a request; false when the answer did not reach the kernel (abandoned when the session
+   * ended, answered EINTR for a killed caller, or the caller is gone): an open's handle is then ours to close.
+   */
+  reply(req: unknown, result: number, x?: unknown, y?: unknown, z?: unknown): boolean;
 }
 
 // The operation numbers of ufs_fuse_ll.c's `enum op`, in order.
@@ -102,7 +106,9 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, events: { init(): vo
         case OP.UNLINK: return answer(a.unlink(path));
         case OP.RMDIR: return answer(a.rmdir(path));
         case OP.RENAME: return answer(a.rename(path, p2!));
-        case OP.OPEN: return answer(a.open(path, x), (r: OpenResult) => addon.reply(req, 0, r.fh, opened(r)));
+        case OP.OPEN: return answer(a.open(path, x), (r: OpenResult) => {
+          if (!addon.reply(req, 0, r.fh, opened(r))) void a.release(r.fh).catch(() => undefined);
+        });
         case OP.CREATE:
           return answer((async () => {
             const r = await a.create(path, x, y, caller);
@@ -112,7 +118,9 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, events: { init(): vo
               await a.release(r.fh);
               throw e;
             }
-          })(), (v: { r: OpenResult; st: StatsLike }) => addon.reply(req, 0, v.r.fh, opened(v.r), statArray(v.st)));
+          })(), (v: { r: OpenResult; st: StatsLike }) => {
+            if (!addon.reply(req, 0, v.r.fh, opened(v.r), statArray(v.st))) void a.release(v.r.fh).catch(() => undefined);
+          });
         case OP.READ: {
           const buf = Buffer.allocUnsafe(z);
           return answer(a.read(x, buf, z, y), (k: number) => addon.reply(req, k, buf));

@@ -1,7 +1,9 @@
-// Open files at the edges, from child processes (never this one): an unlinked file still open is
-// changed through its descriptor (fchmod, fchown, futimens); a process killed in the middle of a
-// large write or read leaves the mount answering, no file of the union open in the server, and an
-// unmount that goes cleanly. Run with whichever binding ufsmount picks (UFS_FUSE_BINDING chooses).
+// Open files and requests at the edges, from child processes (never this one): an unlinked file
+// still open is changed through its descriptor (fchmod, fchown, futimens); a process killed in the
+// middle of a large write or read leaves the mount answering, no file of the union open in the
+// server, and an unmount that goes cleanly. Run with whichever binding ufsmount picks
+// (UFS_FUSE_BINDING chooses). With ufs-ll also: a request stuck in JavaScript (its lower layer is a
+// stopped FUSE server) neither keeps its killed caller nor the unmount.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -113,6 +115,50 @@ describe.skipIf(!canMount || !hasPython)(`open files at the edges (${binding} bi
     const r = await ufsmount(['-u', L.mnt]);
     expect(r.code).toBe(0);
     expect(mountedType(L.mnt)).toBeUndefined();
+    await waitFor(() => !alive(server!), 20_000, 'the server to exit');
+  });
+});
+
+describe.skipIf(!canMount || binding !== 'ufs-ll')('a request stuck in JavaScript (ufs-ll binding; needs root, /dev/fuse)', () => {
+  let L: Layers;
+  let lowerMnt: string;
+  let lowerServer: number | undefined;
+
+  beforeAll(async () => {
+    L = await makeLayers();
+    // The union's lower layer lies in another ufsmount: stopping that server makes every request
+    // of the union that reaches the layer wait in JavaScript (a libuv thread blocked on it).
+    lowerMnt = path.join(L.base, 'lower-mnt');
+    await fsp.mkdir(lowerMnt);
+    await fsp.mkdir(path.join(L.l1, 'd'));
+    for (const f of ['f1', 'f2']) await fsp.writeFile(path.join(L.l1, 'd', f), f);
+    let r = await ufsmount(['-o', `lowerdir=${L.l1}`, lowerMnt]);
+    if (r.code !== 0) throw new Error(r.stderr);
+    lowerServer = serverPids(lowerMnt)[0];
+    r = await ufsmount(['-o', `lowerdir=${path.join(lowerMnt, 'd')},upperdir=${L.upper},workdir=${L.work}`, L.mnt]);
+    if (r.code !== 0) throw new Error(r.stderr);
+  });
+  afterAll(async () => {
+    if (lowerServer !== undefined) process.kill(lowerServer, 'SIGCONT');
+    if (L && mountedType(L.mnt)) await ufsmount(['-u', L.mnt]);
+    if (lowerMnt && mountedType(lowerMnt)) await ufsmount(['-u', lowerMnt]);
+  });
+
+  it('lets its killed caller go at once, and the mount be unmounted', async () => {
+    expect(await fsp.readFile(path.join(L.mnt, 'f1'), 'utf8')).toBe('f1');
+    const [server] = serverPids(L.mnt);
+    process.kill(lowerServer!, 'SIGSTOP');
+    const cat = spawn('cat', [path.join(L.mnt, 'f2')], { stdio: 'ignore' });
+    const exited = new Promise((r) => cat.once('exit', r));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(cat.exitCode).toBeNull(); // waiting on the union, which waits on the stopped layer
+    cat.kill('SIGKILL');
+    await exited; // not left unkillable in the kernel until the layer answers
+    const r = await ufsmount(['-u', L.mnt]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(mountedType(L.mnt)).toBeUndefined();
+    process.kill(lowerServer!, 'SIGCONT');
     await waitFor(() => !alive(server!), 20_000, 'the server to exit');
   });
 });

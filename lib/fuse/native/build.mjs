@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Builds ufs's libfuse bindings (ufs_fuse.c: high-level API; ufs_fuse_ll.c: low-level API ->
-// build/<name>.node beside this file) with the C compiler, node's own N-API headers and pkg-config's
-// libfuse flags; no node-gyp needed. Never fails the install: without ufs_fuse ufsmount falls back to
-// fuse-native, without ufs_fuse_ll UFS_FUSE_BINDING=ufs-ll is refused (UFS_REQUIRE_FUSE=1: exit 1).
+// Builds ufs's libfuse bindings (ufs_fuse: high-level API; ufs_fuse_ll: low-level API, the default ->
+// build/<name>.node beside this file), each from its C sources (TARGETS) in one compiler call, with
+// node's own N-API headers and pkg-config's libfuse flags; no node-gyp needed. Never fails the
+// install: ufsmount uses whichever binding was built (ufs_fuse_ll, else ufs_fuse, else fuse-native;
+// UFS_REQUIRE_FUSE=1: exit 1 when one fails).
 //
 // Usage: node lib/fuse/native/build.mjs [--force]
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,11 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'build');
-const TARGETS = ['ufs_fuse', 'ufs_fuse_ll'];
+// Each binding and its sources (ufs_fuse_napi.c: what both share); package.json "files" ships them.
+const TARGETS = {
+  ufs_fuse: ['ufs_fuse.c', 'ufs_fuse_napi.c'],
+  ufs_fuse_ll: ['ufs_fuse_ll.c', 'ufs_ll_table.c', 'ufs_ll_ops.c', 'ufs_ll_reply.c', 'ufs_fuse_napi.c'],
+};
 let failed = false;
 
 function giveUp(reason) {
@@ -42,22 +47,23 @@ const cc = process.env.CC || 'cc';
 mkdirSync(outDir, { recursive: true });
 
 /** Builds one binding; says why not (and remembers the failure) when it cannot. */
-function build(name) {
-  const source = path.join(here, `${name}.c`);
+function build(name, files) {
+  const sources = files.map((f) => path.join(here, f));
   const output = path.join(outDir, `${name}.node`);
-  // Up to date when newer than its source and every header beside it (ufs_fuse_cache.h...).
-  const inputs = [source, ...readdirSync(here).filter((f) => f.endsWith('.h')).map((f) => path.join(here, f))];
+  // Up to date when newer than its sources and every header beside them (ufs_fuse_ll.h...).
+  const inputs = [...sources, ...readdirSync(here).filter((f) => f.endsWith('.h')).map((f) => path.join(here, f))];
   if (!process.argv.includes('--force') && existsSync(output) && inputs.every((f) => statSync(output).mtimeMs > statSync(f).mtimeMs)) {
     console.log(`ufs: FUSE binding up to date (${path.relative(process.cwd(), output)})`);
     return;
   }
   const fail = (reason) => {
     failed = true;
-    console.warn(`ufs: FUSE binding ${name} not built (${reason})${name === 'ufs_fuse' ? '; ufsmount will use fuse-native' : ''}`);
+    console.warn(`ufs: FUSE binding ${name} not built (${reason})${name === 'ufs_fuse_ll' ? '; ufsmount will use ufs_fuse' : '; UFS_FUSE_BINDING=ufs is refused'}`);
   };
   const tmp = path.join(outDir, `${name}.tmp-${process.pid}.node`);
-  const args = ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`,
-    ...flags.split(/\s+/).filter((f) => !f.startsWith('-l') && f !== '-pthread'), source, '-o', tmp,
+  // Hidden symbols: both bindings carry ufs_fuse_napi.c and may be loaded in one process.
+  const args = ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-fvisibility=hidden', `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`,
+    ...flags.split(/\s+/).filter((f) => !f.startsWith('-l') && f !== '-pthread'), ...sources, '-o', tmp,
     ...flags.split(/\s+/).filter((f) => f.startsWith('-l') || f === '-pthread')];
   const r = spawnSync(cc, args, { encoding: 'utf8' });
   if (r.status !== 0) return fail(`${cc} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
@@ -67,5 +73,5 @@ function build(name) {
   console.log(`ufs: FUSE binding built (${path.relative(process.cwd(), output)})`);
 }
 
-for (const t of TARGETS) build(t);
+for (const [name, files] of Object.entries(TARGETS)) build(name, files);
 if (failed && process.env.UFS_REQUIRE_FUSE === '1') process.exit(1);

@@ -16,12 +16,11 @@
 // nothing the union changed is ever served from it. Off when the union has volumes (host directories
 // that change behind ufs) or with UFS_FUSE_NOCACHE=1.
 #define FUSE_USE_VERSION 29
-#define NAPI_VERSION 8
+#include "ufs_fuse_napi.h"
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <fuse.h>
-#include <node_api.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdint.h>
@@ -212,19 +211,6 @@ static void *u_init(struct fuse_conn_info *conn) {
 
 #define CHECK(call) do { if ((call) != napi_ok) goto fail; } while (0)
 
-static napi_value str_or_null(napi_env env, const char *s) {
-  napi_value v;
-  if (s == NULL) napi_get_null(env, &v);
-  else napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
-  return v;
-}
-
-static napi_value num(napi_env env, double d) {
-  napi_value v;
-  napi_create_double(env, d, &v);
-  return v;
-}
-
 /* Calls handler(op, req, uid, gid, pid, path, x1, x2, x3, x4) on the JavaScript thread. */
 static void call_js(napi_env env, napi_value handler, void *context, void *data) {
   (void)context;
@@ -233,32 +219,24 @@ static void call_js(napi_env env, napi_value handler, void *context, void *data)
     if (r->op != OP_EXIT) { r->result = -EIO; sem_post(&r->sem); }
     return;
   }
-  napi_value argv[10], undef, ext;
-  napi_get_undefined(env, &undef);
-  for (int i = 0; i < 10; i++) argv[i] = undef;
-  argv[0] = num(env, r->op);
-  if (napi_create_external(env, r, NULL, NULL, &ext) != napi_ok) goto fail;
-  argv[1] = ext;
-  argv[2] = num(env, r->uid);
-  argv[3] = num(env, r->gid);
-  argv[4] = num(env, r->pid);
-  argv[5] = str_or_null(env, r->path);
-  argv[6] = num(env, r->a);
-  argv[7] = num(env, r->b);
-  argv[8] = num(env, r->c);
-  argv[9] = num(env, r->d);
+  napi_value argv[10];
+  CHECK(ufs_handler_args(env, argv, 10, r->op, r, r->uid, r->gid, r->pid, r->path) == 0 ? napi_ok : napi_generic_failure);
+  argv[6] = ufs_num(env, r->a);
+  argv[7] = ufs_num(env, r->b);
+  argv[8] = ufs_num(env, r->c);
+  argv[9] = ufs_num(env, r->d);
   switch (r->op) {
     case OP_SYMLINK: case OP_RENAME: case OP_LINK: case OP_REMOVEXATTR: case OP_GETXATTR:
-      argv[6] = str_or_null(env, r->path2);
-      if (r->op == OP_GETXATTR) argv[7] = num(env, (double)r->len);
+      argv[6] = ufs_str_or_null(env, r->path2);
+      if (r->op == OP_GETXATTR) argv[7] = ufs_num(env, (double)r->len);
       break;
     case OP_LISTXATTR:
-      argv[6] = num(env, (double)r->len);
+      argv[6] = ufs_num(env, (double)r->len);
       break;
     case OP_SETXATTR:
-      argv[6] = str_or_null(env, r->path2);
+      argv[6] = ufs_str_or_null(env, r->path2);
       CHECK(napi_create_buffer_copy(env, r->len, r->len ? r->wbuf : "", NULL, &argv[7]));
-      argv[8] = num(env, r->a);
+      argv[8] = ufs_num(env, r->a);
       break;
     case OP_READ:
       CHECK(napi_create_external_buffer(env, r->len, r->buf, NULL, NULL, &argv[8]));
@@ -269,36 +247,10 @@ static void call_js(napi_env env, napi_value handler, void *context, void *data)
     default:
       break;
   }
-  napi_value global, result;
-  napi_get_global(env, &global);
-  if (napi_call_function(env, global, handler, 10, argv, &result) != napi_ok) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    goto fail;
-  }
+  if (ufs_call_handler(env, handler, 10, argv) != 0) goto fail;
   return;
 fail:
   if (r->op != OP_EXIT && !r->replied) { r->replied = 1; r->result = -EIO; sem_post(&r->sem); }
-}
-
-static int get_f64(napi_env env, napi_value v, double **out, size_t *n) {
-  napi_typedarray_type type;
-  void *data;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &type, n, &data, &ab, &off) != napi_ok || type != napi_float64_array) return -1;
-  *out = (double *)data;
-  return 0;
-}
-
-static void fill_stat(struct stat *st, const double *s) {
-  memset(st, 0, sizeof *st);
-  st->st_mode = (mode_t)s[0]; st->st_uid = (uid_t)s[1]; st->st_gid = (gid_t)s[2]; st->st_size = (off_t)s[3];
-  st->st_dev = (dev_t)s[4]; st->st_nlink = (nlink_t)s[5]; st->st_ino = (ino_t)s[6]; st->st_rdev = (dev_t)s[7];
-  st->st_blksize = (blksize_t)s[8]; st->st_blocks = (blkcnt_t)s[9];
-  st->st_atim.tv_sec = (time_t)s[10]; st->st_atim.tv_nsec = (long)s[11];
-  st->st_mtim.tv_sec = (time_t)s[12]; st->st_mtim.tv_nsec = (long)s[13];
-  st->st_ctim.tv_sec = (time_t)s[14]; st->st_ctim.tv_nsec = (long)s[15];
 }
 
 /* Copies a reply of `n` bytes into an xattr buffer of r->len bytes (0: the caller asks the size). */
@@ -337,19 +289,12 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
     size_t n;
     switch (r->op) {
       case OP_GETATTR: case OP_FGETATTR:
-        if (get_f64(env, argv[2], &d, &n) == 0 && n >= 16) {
-          fill_stat(r->st, d);
+        if (ufs_fill_stat(env, argv[2], r->st) == 0) {
           if (r->op == OP_GETATTR) cache_put_stat(r->cache, r->path, r->st, 0, r->gen);
         } else res = -EIO;
         break;
       case OP_STATFS:
-        if (get_f64(env, argv[2], &d, &n) == 0 && n >= 11) {
-          memset(r->stv, 0, sizeof *r->stv);
-          r->stv->f_bsize = (unsigned long)d[0]; r->stv->f_frsize = (unsigned long)d[1];
-          r->stv->f_blocks = (fsblkcnt_t)d[2]; r->stv->f_bfree = (fsblkcnt_t)d[3]; r->stv->f_bavail = (fsblkcnt_t)d[4];
-          r->stv->f_files = (fsfilcnt_t)d[5]; r->stv->f_ffree = (fsfilcnt_t)d[6]; r->stv->f_favail = (fsfilcnt_t)d[7];
-          r->stv->f_fsid = (unsigned long)d[8]; r->stv->f_flag = (unsigned long)d[9]; r->stv->f_namemax = (unsigned long)d[10];
-        } else res = -EIO;
+        if (ufs_fill_statvfs(env, argv[2], r->stv) != 0) res = -EIO;
         break;
       case OP_READLINK: {
         size_t copied;
@@ -379,7 +324,7 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
       }
       case OP_READDIR: {
         uint32_t count = 0;
-        if (napi_get_array_length(env, argv[2], &count) != napi_ok || argc < 4 || get_f64(env, argv[3], &d, &n) != 0 || n < 2 * (size_t)count) {
+        if (napi_get_array_length(env, argv[2], &count) != napi_ok || argc < 4 || ufs_get_f64(env, argv[3], &d, &n) != 0 || n < 2 * (size_t)count) {
           res = -EIO;
           break;
         }
@@ -455,38 +400,26 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "mount(mountpoint, args, handler)");
     return NULL;
   }
-  size_t len;
-  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
+  char *mountpoint = ufs_get_string(env, argv[0]);
+  if (!mountpoint) {
     napi_throw_type_error(env, NULL, "mountpoint must be a string");
     return NULL;
   }
+  int nargs;
+  char **args;
+  if (ufs_mount_args(env, argv[1], &nargs, &args, NULL) != 0) { free(mountpoint); return NULL; }
   int32_t flags = 0;
   if (argc >= 4) napi_get_value_int32(env, argv[3], &flags);
-  const char *nocache = getenv("UFS_FUSE_NOCACHE");
   mount_state_t *m = calloc(1, sizeof *m);
   m->cache = calloc(1, sizeof *m->cache);
   pthread_mutex_init(&m->cache->lock, NULL);
   m->cache->gen = 1;
-  if ((flags & 1) && !(nocache && strcmp(nocache, "1") == 0)) {
+  if ((flags & 1) && !ufs_nocache()) {
     m->cache->tab = calloc(CACHE_BUCKETS, sizeof *m->cache->tab);
     m->cache->on = m->cache->tab != NULL;
   }
-  m->mountpoint = malloc(len + 1);
-  napi_get_value_string_utf8(env, argv[0], m->mountpoint, len + 1, &len);
-
-  uint32_t n = 0;
-  napi_get_array_length(env, argv[1], &n);
-  char **args = calloc(n + 2, sizeof(char *));
-  args[0] = strdup("ufsmount");
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value v;
-    size_t l;
-    napi_get_element(env, argv[1], i, &v);
-    napi_get_value_string_utf8(env, v, NULL, 0, &l);
-    args[i + 1] = malloc(l + 1);
-    napi_get_value_string_utf8(env, v, args[i + 1], l + 1, &l);
-  }
-  struct fuse_args fargs = FUSE_ARGS_INIT((int)n + 1, args);
+  m->mountpoint = mountpoint;
+  struct fuse_args fargs = FUSE_ARGS_INIT(nargs, args);
 
   m->ch = fuse_mount(m->mountpoint, &fargs);
   if (m->ch == NULL) {
@@ -494,6 +427,8 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     return NULL;
   }
   m->fuse = fuse_new(m->ch, &fargs, &ops, sizeof ops, m);
+  if (fargs.allocated) fuse_opt_free_args(&fargs);
+  ufs_free_args(nargs, args);
   if (m->fuse == NULL) {
     fuse_unmount(m->mountpoint, m->ch);
     napi_throw_error(env, "EMOUNT", "libfuse refused the options (see its message on stderr)");
@@ -546,15 +481,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
   ops.flag_nullpath_ok = 1;
   ops.flag_utime_omit_ok = 1;
 
-  napi_value f;
-  napi_create_function(env, "mount", NAPI_AUTO_LENGTH, js_mount, NULL, &f);
-  napi_set_named_property(env, exports, "mount", f);
-  napi_create_function(env, "reply", NAPI_AUTO_LENGTH, js_reply, NULL, &f);
-  napi_set_named_property(env, exports, "reply", f);
-  napi_value v;
-  napi_create_int32(env, 1, &v);
-  napi_set_named_property(env, exports, "version", v);
-  return exports;
+  return ufs_exports(env, exports, js_mount, js_reply, NULL);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init_module)

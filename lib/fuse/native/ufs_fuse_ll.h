@@ -1,0 +1,154 @@
+// ufs's binding to libfuse 2's LOW-level API, its shared types: the inode table (ufs_ll_table.c),
+// the requests handed from libfuse's threads to JavaScript (ufs_ll_ops.c), the answers from
+// JavaScript (ufs_ll_reply.c), and the mount, session and its end (ufs_fuse_ll.c).
+#ifndef UFS_FUSE_LL_H
+#define UFS_FUSE_LL_H
+#define FUSE_USE_VERSION 29
+#include "ufs_fuse_napi.h"
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdint.h>
+
+enum op {
+  OP_INIT, OP_LOOKUP, OP_GETATTR, OP_FGETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD, OP_MKDIR, OP_UNLINK,
+  OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_READ, OP_WRITE, OP_FLUSH, OP_RELEASE, OP_FSYNC,
+  OP_READDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR, OP_REMOVEXATTR, OP_ACCESS, OP_CREATE,
+  OP_EXIT
+};
+
+/* ---- the inode table (ufs_ll_table.c) ---- */
+
+typedef struct lname {
+  struct lname *hnext;             /* hash chain by (parent, name) */
+  struct lname *nnext;             /* the node's other names */
+  uint64_t parent;
+  struct node *node;
+  char *name;
+} lname_t;
+
+typedef struct dirh {               /* an open directory: its listing, loaded by readdir at offset 0 */
+  char **names;
+  uint64_t *inos;
+  uint32_t *modes;
+  uint32_t n;
+  int loaded;
+} dirh_t;
+
+typedef struct xent {               /* a kept xattr answer: name (NULL: the list), bytes or -errno */
+  struct xent *next;
+  char *name;
+  int res;
+  char *blob;
+  size_t len;
+} xent_t;
+
+typedef struct node {
+  struct node *hnext;              /* hash chain by id */
+  struct node *inext;              /* hash chain by union st_ino (non-directories) */
+  uint64_t id, nlookup, refs, ino;
+  int is_dir, dying;
+  lname_t *names;
+  uint64_t *fhs;                   /* open handles (an unlinked node is reached through them) */
+  uint32_t nfh, capfh;
+  uint64_t cgen;                   /* the generation of the answers kept below */
+  int has_st;
+  struct stat st;                  /* getattr / lookup answer */
+  xent_t *xs;
+  dirh_t *list;                    /* readdir answer */
+} node_t;
+
+#define BUCKETS 65536
+
+typedef struct table {
+  pthread_mutex_t lock;
+  node_t *byid[BUCKETS];
+  node_t *byino[BUCKETS];
+  lname_t *names[BUCKETS];
+  uint64_t next_id;
+} table_t;
+
+/* ---- a mount and its requests ---- */
+
+typedef struct lreq lreq_t;
+
+typedef struct mount_state {
+  struct fuse_session *se;
+  struct fuse_chan *ch;
+  char *mountpoint;
+  napi_threadsafe_function tsfn;
+  pthread_t thread;
+  table_t *t;
+  double entry_to, attr_to, neg_to;
+  int debug;                       /* -o debug: also log each write as the high-level API does */
+  int cache_on;                    /* keep getattr/readdir/xattr answers per node (ufs_ll_table.c) */
+  uint64_t gen;
+  /* Requests handed to JavaScript and not answered yet (ufs_fuse_ll.c): their callers may interrupt
+     them, and when the session ends they are answered there and then (abandoned). */
+  pthread_mutex_t qlock;
+  lreq_t *pending;
+  int replying;                    /* answers being passed to libfuse right now */
+  int ended;                       /* the session is over */
+} mount_state_t;
+
+struct lreq {
+  int op;
+  fuse_req_t req;                  /* NULL for INIT and EXIT */
+  mount_state_t *m;
+  lreq_t *prev, *next;             /* in m->pending while JavaScript has it */
+  int interrupted;                 /* the kernel sent FUSE_INTERRUPT for it */
+  int abandoned;                   /* answered at the session's end: JavaScript's answer is dropped */
+  char *path, *path2;              /* path2: rename/link destination, symlink target, xattr name */
+  uint64_t ino, parent, parent2;   /* target node; parent nodes of the name(s) */
+  char *name, *name2;              /* the entry name(s) under parent / parent2 */
+  double n[8];                     /* numeric arguments, per op */
+  char *data;                      /* write/setxattr bytes (copied) */
+  size_t len;
+  struct fuse_file_info fi;
+  dirh_t *dh;
+  uid_t uid; gid_t gid; pid_t pid;
+  int mut;                         /* the request can change something: moves the generation on */
+  uint64_t gen;                    /* the generation when it was handed over */
+};
+
+/* ufs_ll_table.c: every call with t->lock held */
+node_t *node_get(table_t *t, uint64_t id);
+node_t *node_new(table_t *t, uint64_t id, uint64_t ino, int is_dir);
+lname_t *name_find(table_t *t, uint64_t parent, const char *name);
+int name_add(table_t *t, node_t *n, uint64_t parent, const char *name);
+void name_remove(table_t *t, lname_t *l);
+void name_move(table_t *t, lname_t *l, uint64_t parent, const char *name);
+uint64_t attach(table_t *t, uint64_t parent, const char *name, const struct stat *st);
+void forget_one(table_t *t, uint64_t id, uint64_t count);
+char *path_of(table_t *t, uint64_t id, const char *child);
+void node_add_fh(node_t *n, uint64_t fh);
+void node_drop_fh(table_t *t, node_t *n, uint64_t fh);
+void dirh_clear(dirh_t *d);
+int dirh_copy(dirh_t *to, const dirh_t *from);
+/* the answers kept per node: cnode/keep_on with t->lock held; the others take it */
+uint64_t gen_now(mount_state_t *m);
+node_t *cnode(mount_state_t *m, uint64_t id);
+node_t *keep_on(lreq_t *r, uint64_t id);
+void keep_xattr(lreq_t *r, const char *name, int res, const void *data, size_t len);
+int cached_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+
+/* ufs_ll_ops.c */
+int mutates(const lreq_t *r);     /* whether it can change what getattr, readdir, the xattr calls answer */
+void ll_set_ops(struct fuse_lowlevel_ops *ops);
+void serve_dir(fuse_req_t req, dirh_t *d, size_t size, off_t off);
+
+/* ufs_ll_reply.c */
+void call_js(napi_env env, napi_value handler, void *context, void *data);
+napi_value js_reply(napi_env env, napi_callback_info info);
+
+/* ufs_fuse_ll.c: a request's way through JavaScript */
+void lreq_free(lreq_t *r);         /* before it was submitted (or abandoned): frees it */
+void submit(lreq_t *r);            /* hands it to JavaScript (or answers it EIO) */
+int claim(lreq_t *r);              /* 1: the caller answers it now and then calls done(); 0: abandoned */
+void done(lreq_t *r);              /* after the answer: moves the generation on, frees it */
+void drop(lreq_t *r);              /* frees an abandoned request (JavaScript's answer is not passed on) */
+void fail(lreq_t *r, int err);     /* answers a submitted request -err (or drops it if abandoned) */
+/* Around a notification to the kernel outside any answer: 0 when the session is over (do not send). */
+int late_begin(mount_state_t *m);
+void late_end(mount_state_t *m);
+int interrupted(lreq_t *r);        /* abandoned, or interrupted and its caller is being killed */
+#endif

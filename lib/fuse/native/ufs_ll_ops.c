@@ -1,0 +1,355 @@
+// The low-level binding's libfuse side: each request from libfuse's worker threads becomes an lreq
+// with the node's path (rebuilt from the inode table) and is queued to JavaScript (submit), or is
+// answered here: forget, opendir/releasedir, readdir at later offsets, and what the answers kept per
+// node can serve (getattr, readdir, getxattr, listxattr).
+#include "ufs_fuse_ll.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Whether a request can change what getattr, readdir or the xattr calls answer. */
+int mutates(const lreq_t *r) {
+  switch (r->op) {
+    case OP_LOOKUP: case OP_GETATTR: case OP_FGETATTR: case OP_READLINK: case OP_READ: case OP_FSYNC:
+    case OP_READDIR: case OP_STATFS: case OP_GETXATTR: case OP_LISTXATTR: case OP_ACCESS:
+      return 0;
+    case OP_OPEN: case OP_FLUSH: case OP_RELEASE: {
+      /* read-only opens and their closes change nothing; writers may (copy-up, times, size) */
+      int flags = (int)(r->op == OP_OPEN ? r->n[0] : r->n[1]);
+      return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+    }
+    default:
+      return 1;
+  }
+}
+
+static lreq_t *new_req(fuse_req_t req, int op) {
+  lreq_t *r = calloc(1, sizeof *r);
+  if (!r) { fuse_reply_err(req, ENOMEM); return NULL; }
+  r->op = op; r->req = req;
+  r->m = (mount_state_t *)fuse_req_userdata(req);
+  const struct fuse_ctx *c = fuse_req_ctx(req);
+  r->uid = c->uid; r->gid = c->gid; r->pid = c->pid;
+  return r;
+}
+
+/* Answers a request not submitted yet with -err and frees it. */
+static void refuse(lreq_t *r, int err) {
+  fuse_reply_err(r->req, err);
+  lreq_free(r);
+}
+
+/* Fills r->path from the node (and the child name); for a nameless node an fh-based op may go on. */
+static int set_path(lreq_t *r, uint64_t id, const char *child) {
+  table_t *t = r->m->t;
+  pthread_mutex_lock(&t->lock);
+  r->path = path_of(t, id, child);
+  pthread_mutex_unlock(&t->lock);
+  return r->path != NULL;
+}
+
+/* A request on one node that needs its path. */
+static lreq_t *node_req(fuse_req_t req, int op, fuse_ino_t ino) {
+  lreq_t *r = new_req(req, op);
+  if (!r) return NULL;
+  r->ino = ino;
+  if (!set_path(r, ino, NULL)) { refuse(r, ENOENT); return NULL; }
+  return r;
+}
+
+/* A request that makes or looks up `name` under `parent`. */
+static lreq_t *entry_req(fuse_req_t req, int op, fuse_ino_t parent, const char *name) {
+  lreq_t *r = new_req(req, op);
+  if (!r) return NULL;
+  r->parent = parent;
+  r->name = strdup(name);
+  if (!r->name || !set_path(r, parent, name)) { refuse(r, r->name ? ENOENT : ENOMEM); return NULL; }
+  return r;
+}
+
+/* The first open handle of a node (for getattr/truncate of an unlinked but open file), or -1. */
+static double open_fh(mount_state_t *m, fuse_ino_t ino) {
+  double fh = -1;
+  pthread_mutex_lock(&m->t->lock);
+  node_t *n = node_get(m->t, ino);
+  if (n && n->nfh) fh = (double)n->fhs[0];
+  pthread_mutex_unlock(&m->t->lock);
+  return fh;
+}
+
+static void ll_init(void *userdata, struct fuse_conn_info *conn) {
+  (void)conn;
+  mount_state_t *m = userdata;
+  lreq_t *r = calloc(1, sizeof *r);
+  if (!r) return;
+  r->op = OP_INIT; r->m = m;
+  submit(r);
+}
+
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  lreq_t *r = entry_req(req, OP_LOOKUP, parent, name);
+  if (r) submit(r);
+}
+
+static void ll_forget(fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
+  mount_state_t *m = fuse_req_userdata(req);
+  pthread_mutex_lock(&m->t->lock);
+  forget_one(m->t, ino, nlookup);
+  pthread_mutex_unlock(&m->t->lock);
+  fuse_reply_none(req);
+}
+
+static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f) {
+  mount_state_t *m = fuse_req_userdata(req);
+  pthread_mutex_lock(&m->t->lock);
+  for (size_t i = 0; i < count; i++) forget_one(m->t, f[i].ino, f[i].nlookup);
+  pthread_mutex_unlock(&m->t->lock);
+  fuse_reply_none(req);
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  mount_state_t *m = fuse_req_userdata(req);
+  if (!fi && m->cache_on) {
+    pthread_mutex_lock(&m->t->lock);
+    node_t *n = cnode(m, ino);
+    struct stat st;
+    int hit = n && n->has_st;
+    if (hit) st = n->st;
+    pthread_mutex_unlock(&m->t->lock);
+    if (hit) { fuse_reply_attr(req, &st, m->attr_to); return; }
+  }
+  lreq_t *r = new_req(req, OP_GETATTR);
+  if (!r) return;
+  r->ino = ino;
+  double fh = fi ? (double)fi->fh : -1;
+  if (!set_path(r, ino, NULL)) {
+    if (fh < 0) fh = open_fh(r->m, ino);
+    if (fh < 0) { refuse(r, ENOENT); return; }
+    r->op = OP_FGETATTR;
+  }
+  r->n[0] = fh;
+  submit(r);
+}
+
+/* n[0] to_set bits, n[1] mode, n[2] uid, n[3] gid, n[4] size, n[5] fh or -1; times in data (4 doubles). */
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+  lreq_t *r = new_req(req, OP_SETATTR);
+  if (!r) return;
+  r->ino = ino;
+  double fh = fi ? (double)fi->fh : -1;
+  if (!set_path(r, ino, NULL) && fh < 0) fh = open_fh(r->m, ino);
+  if (!r->path && fh < 0) { refuse(r, ENOENT); return; }
+  r->n[0] = to_set; r->n[1] = attr->st_mode; r->n[2] = attr->st_uid; r->n[3] = attr->st_gid;
+  r->n[4] = (double)attr->st_size; r->n[5] = fh;
+  double *times = malloc(4 * sizeof *times);
+  if (!times) { refuse(r, ENOMEM); return; }
+  times[0] = (double)attr->st_atim.tv_sec; times[1] = (double)attr->st_atim.tv_nsec;
+  times[2] = (double)attr->st_mtim.tv_sec; times[3] = (double)attr->st_mtim.tv_nsec;
+  r->data = (char *)times; r->len = 4 * sizeof *times;
+  submit(r);
+}
+
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino) { lreq_t *r = node_req(req, OP_READLINK, ino); if (r) submit(r); }
+
+static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+  lreq_t *r = entry_req(req, OP_MKNOD, parent, name);
+  if (r) { r->n[0] = mode; r->n[1] = (double)rdev; submit(r); }
+}
+static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  lreq_t *r = entry_req(req, OP_MKDIR, parent, name);
+  if (r) { r->n[0] = mode; submit(r); }
+}
+static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  lreq_t *r = entry_req(req, OP_UNLINK, parent, name);
+  if (r) submit(r);
+}
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  lreq_t *r = entry_req(req, OP_RMDIR, parent, name);
+  if (r) submit(r);
+}
+static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+  lreq_t *r = entry_req(req, OP_SYMLINK, parent, name);
+  if (!r) return;
+  if (!(r->path2 = strdup(link))) { refuse(r, ENOMEM); return; }
+  submit(r);
+}
+static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname) {
+  lreq_t *r = entry_req(req, OP_RENAME, parent, name);
+  if (!r) return;
+  r->parent2 = newparent;
+  pthread_mutex_lock(&r->m->t->lock);
+  r->path2 = path_of(r->m->t, newparent, newname);
+  pthread_mutex_unlock(&r->m->t->lock);
+  r->name2 = strdup(newname);
+  if (!r->path2 || !r->name2) { refuse(r, ENOENT); return; }
+  submit(r);
+}
+static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  lreq_t *r = entry_req(req, OP_LINK, newparent, newname);
+  if (!r) return;
+  r->ino = ino;
+  pthread_mutex_lock(&r->m->t->lock);
+  r->path2 = path_of(r->m->t, ino, NULL);      /* the existing name */
+  pthread_mutex_unlock(&r->m->t->lock);
+  if (!r->path2) { refuse(r, ENOENT); return; }
+  submit(r);
+}
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  lreq_t *r = node_req(req, OP_OPEN, ino);
+  if (r) { r->fi = *fi; r->n[0] = fi->flags; submit(r); }
+}
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+  lreq_t *r = entry_req(req, OP_CREATE, parent, name);
+  if (r) { r->fi = *fi; r->n[0] = mode; r->n[1] = fi->flags; submit(r); }
+}
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  lreq_t *r = new_req(req, OP_READ);
+  if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = (double)off; r->n[2] = (double)size; submit(r); }
+}
+static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  lreq_t *r = new_req(req, OP_WRITE);
+  if (!r) return;
+  r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = (double)off;
+  if (r->m->debug)
+    fprintf(stderr, "write[%llu] %zu bytes to %llu flags: 0x%x\n", (unsigned long long)fi->fh, size, (unsigned long long)off, fi->flags);
+  r->data = malloc(size ? size : 1);
+  if (!r->data) { refuse(r, ENOMEM); return; }
+  memcpy(r->data, buf, size);
+  r->len = size;
+  submit(r);
+}
+static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  lreq_t *r = new_req(req, OP_FLUSH);
+  if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = fi->flags; submit(r); }
+}
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  lreq_t *r = new_req(req, OP_RELEASE);
+  if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = fi->flags; submit(r); }
+}
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  lreq_t *r = new_req(req, OP_FSYNC);
+  if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = datasync; submit(r); }
+}
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  (void)ino;
+  dirh_t *d = calloc(1, sizeof *d);
+  if (!d) { fuse_reply_err(req, ENOMEM); return; }
+  fi->fh = (uint64_t)(uintptr_t)d;
+  if (fuse_reply_open(req, fi) != 0) free(d);
+}
+
+/* Replies with the entries of a loaded listing from offset `off` (offset i+1 follows entry i). */
+void serve_dir(fuse_req_t req, dirh_t *d, size_t size, off_t off) {
+  char *buf = malloc(size ? size : 1);
+  if (!buf) { fuse_reply_err(req, ENOMEM); return; }
+  size_t pos = 0;
+  struct stat st;
+  for (uint32_t i = (uint32_t)off; i < d->n; i++) {
+    memset(&st, 0, sizeof st);
+    st.st_ino = d->inos[i];
+    st.st_mode = d->modes[i];
+    size_t e = fuse_add_direntry(req, buf + pos, size - pos, d->names[i], &st, (off_t)i + 1);
+    if (e > size - pos) break;
+    pos += e;
+  }
+  fuse_reply_buf(req, buf, pos);
+  free(buf);
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  dirh_t *d = (dirh_t *)(uintptr_t)fi->fh;
+  if (off != 0 && d->loaded) { serve_dir(req, d, size, off); return; }
+  mount_state_t *m = fuse_req_userdata(req);
+  if (m->cache_on) {
+    pthread_mutex_lock(&m->t->lock);
+    node_t *n = cnode(m, ino);
+    int hit = n && n->list;
+    if (hit) { dirh_clear(d); hit = dirh_copy(d, n->list) == 0; }
+    pthread_mutex_unlock(&m->t->lock);
+    if (hit) { serve_dir(req, d, size, off); return; }
+  }
+  lreq_t *r = node_req(req, OP_READDIR, ino);
+  if (r) { r->dh = d; r->n[0] = (double)size; r->n[1] = (double)off; submit(r); }
+}
+static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  (void)ino;
+  dirh_t *d = (dirh_t *)(uintptr_t)fi->fh;
+  dirh_clear(d);
+  free(d);
+  fuse_reply_err(req, 0);
+}
+static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  (void)ino; (void)datasync; (void)fi;
+  fuse_reply_err(req, 0);
+}
+static void ll_statfs(fuse_req_t req, fuse_ino_t ino) { lreq_t *r = node_req(req, OP_STATFS, ino); if (r) submit(r); }
+static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  lreq_t *r = node_req(req, OP_SETXATTR, ino);
+  if (!r) return;
+  r->path2 = strdup(name);
+  r->data = malloc(size ? size : 1);
+  if (!r->path2 || !r->data) { refuse(r, ENOMEM); return; }
+  if (size) memcpy(r->data, value, size);
+  r->len = size; r->n[0] = flags;
+  submit(r);
+}
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  if (cached_xattr(req, ino, name, size)) return;
+  lreq_t *r = node_req(req, OP_GETXATTR, ino);
+  if (!r) return;
+  if (!(r->path2 = strdup(name))) { refuse(r, ENOMEM); return; }
+  r->len = size;
+  submit(r);
+}
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  if (cached_xattr(req, ino, NULL, size)) return;
+  lreq_t *r = node_req(req, OP_LISTXATTR, ino);
+  if (r) { r->len = size; submit(r); }
+}
+static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  lreq_t *r = node_req(req, OP_REMOVEXATTR, ino);
+  if (!r) return;
+  if (!(r->path2 = strdup(name))) { refuse(r, ENOMEM); return; }
+  submit(r);
+}
+static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  lreq_t *r = node_req(req, OP_ACCESS, ino);
+  if (r) { r->n[0] = mask; submit(r); }
+}
+
+
+void ll_set_ops(struct fuse_lowlevel_ops *ops) {
+  ops->init = ll_init;
+  ops->lookup = ll_lookup;
+  ops->forget = ll_forget;
+  ops->forget_multi = ll_forget_multi;
+  ops->getattr = ll_getattr;
+  ops->setattr = ll_setattr;
+  ops->readlink = ll_readlink;
+  ops->mknod = ll_mknod;
+  ops->mkdir = ll_mkdir;
+  ops->unlink = ll_unlink;
+  ops->rmdir = ll_rmdir;
+  ops->symlink = ll_symlink;
+  ops->rename = ll_rename;
+  ops->link = ll_link;
+  ops->open = ll_open;
+  ops->read = ll_read;
+  ops->write = ll_write;
+  ops->flush = ll_flush;
+  ops->release = ll_release;
+  ops->fsync = ll_fsync;
+  ops->opendir = ll_opendir;
+  ops->readdir = ll_readdir;
+  ops->releasedir = ll_releasedir;
+  ops->fsyncdir = ll_fsyncdir;
+  ops->statfs = ll_statfs;
+  ops->setxattr = ll_setxattr;
+  ops->getxattr = ll_getxattr;
+  ops->listxattr = ll_listxattr;
+  ops->removexattr = ll_removexattr;
+  ops->access = ll_access;
+  ops->create = ll_create;
+}

@@ -1,0 +1,286 @@
+// The low-level binding's inode table: nodeid -> {names (parent nodeid + name; the first is the path,
+// the others aliases), nlookup, union st_ino, is_dir, open handles}. A lookup answering a
+// non-directory with nlink > 1 whose st_ino already has a named node reuses that node; rename,
+// unlink, rmdir and link move, drop and add names. A node lives while the kernel holds it (nlookup),
+// a name of another node sits under it (refs) or it has open handles. Also the answers kept per node
+// (getattr, readdir, xattrs), valid for one generation of the mount (see below).
+#include "ufs_fuse_ll.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void node_cache_drop(node_t *n);
+
+static uint64_t name_hash(uint64_t parent, const char *name) {
+  uint64_t h = 1469598103934665603ULL ^ parent;
+  h *= 1099511628211ULL;
+  for (; *name; name++) { h ^= (unsigned char)*name; h *= 1099511628211ULL; }
+  return h;
+}
+
+node_t *node_get(table_t *t, uint64_t id) {
+  node_t *n = t->byid[id % BUCKETS];
+  while (n && n->id != id) n = n->hnext;
+  return n;
+}
+
+node_t *node_new(table_t *t, uint64_t id, uint64_t ino, int is_dir) {
+  node_t *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->id = id; n->ino = ino; n->is_dir = is_dir;
+  n->hnext = t->byid[id % BUCKETS];
+  t->byid[id % BUCKETS] = n;
+  if (!is_dir) { n->inext = t->byino[ino % BUCKETS]; t->byino[ino % BUCKETS] = n; }
+  return n;
+}
+
+lname_t *name_find(table_t *t, uint64_t parent, const char *name) {
+  lname_t *l = t->names[name_hash(parent, name) % BUCKETS];
+  while (l && (l->parent != parent || strcmp(l->name, name) != 0)) l = l->hnext;
+  return l;
+}
+
+static void name_insert(table_t *t, lname_t *l) {
+  uint64_t b = name_hash(l->parent, l->name) % BUCKETS;
+  l->hnext = t->names[b];
+  t->names[b] = l;
+}
+
+static void name_unhash(table_t *t, lname_t *l) {
+  lname_t **pp = &t->names[name_hash(l->parent, l->name) % BUCKETS];
+  while (*pp && *pp != l) pp = &(*pp)->hnext;
+  if (*pp) *pp = l->hnext;
+}
+
+/* Adds `name` under `parent` to node n (after its other names: the first stays its path). */
+int name_add(table_t *t, node_t *n, uint64_t parent, const char *name) {
+  lname_t *l = calloc(1, sizeof *l);
+  if (!l || !(l->name = strdup(name))) { free(l); return -1; }
+  l->parent = parent; l->node = n;
+  lname_t **pp = &n->names;
+  while (*pp) pp = &(*pp)->nnext;
+  *pp = l;
+  name_insert(t, l);
+  node_t *p = node_get(t, parent);
+  if (p) p->refs++;
+  return 0;
+}
+
+
+static void maybe_free(table_t *t, node_t *n) {
+  if (!n || n->dying || n->id == FUSE_ROOT_ID || n->nlookup || n->refs || n->nfh) return;
+  n->dying = 1;
+  while (n->names) name_remove(t, n->names);
+  node_t **pp = &t->byid[n->id % BUCKETS];
+  while (*pp && *pp != n) pp = &(*pp)->hnext;
+  if (*pp) *pp = n->hnext;
+  if (!n->is_dir) {
+    pp = &t->byino[n->ino % BUCKETS];
+    while (*pp && *pp != n) pp = &(*pp)->inext;
+    if (*pp) *pp = n->inext;
+  }
+  node_cache_drop(n);
+  free(n->fhs);
+  free(n);
+}
+
+void name_remove(table_t *t, lname_t *l) {
+  name_unhash(t, l);
+  node_t *n = l->node;
+  lname_t **pp = &n->names;
+  while (*pp && *pp != l) pp = &(*pp)->nnext;
+  if (*pp) *pp = l->nnext;
+  node_t *p = node_get(t, l->parent);
+  if (p && p->refs) p->refs--;
+  free(l->name);
+  free(l);
+  maybe_free(t, p);
+  maybe_free(t, n);
+}
+
+/* The node a lookup-like answer (parent, name, st) names, with one more kernel reference: the node
+   already under that name if it is the same file, else a named node of the same hard-linked file,
+   else a new one. 0 when out of memory. */
+uint64_t attach(table_t *t, uint64_t parent, const char *name, const struct stat *st) {
+  int is_dir = S_ISDIR(st->st_mode);
+  lname_t *l = name_find(t, parent, name);
+  node_t *n = NULL;
+  if (l && l->node->ino == (uint64_t)st->st_ino && l->node->is_dir == is_dir) n = l->node;
+  else {
+    if (l) name_remove(t, l);      /* another file now has that name */
+    if (!is_dir && st->st_nlink > 1) {
+      for (node_t *c = t->byino[(uint64_t)st->st_ino % BUCKETS]; c; c = c->inext)
+        if (c->ino == (uint64_t)st->st_ino && c->names && !c->dying) { n = c; break; }
+    }
+    if (!n && !(n = node_new(t, t->next_id++, st->st_ino, is_dir))) return 0;
+    if (name_add(t, n, parent, name) != 0) { maybe_free(t, n); return 0; }
+  }
+  n->nlookup++;
+  return n->id;
+}
+
+void forget_one(table_t *t, uint64_t id, uint64_t count) {
+  node_t *n = node_get(t, id);
+  if (!n) return;
+  n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
+  maybe_free(t, n);
+}
+
+/* The path of node `id` (with "/child" appended when child is given), malloc'd; NULL when the node
+   has no name any more (unlinked) or is unknown. */
+char *path_of(table_t *t, uint64_t id, const char *child) {
+  enum { MAXDEPTH = 4096 };
+  const char **comp = malloc(MAXDEPTH * sizeof *comp);
+  if (!comp) return NULL;
+  int n = 0;
+  size_t total = 2;
+  if (child) { comp[n++] = child; total += strlen(child) + 1; }
+  node_t *nd = node_get(t, id);
+  while (nd && nd->id != FUSE_ROOT_ID) {
+    if (!nd->names || n >= MAXDEPTH) { nd = NULL; break; }
+    comp[n++] = nd->names->name;
+    total += strlen(nd->names->name) + 1;
+    nd = node_get(t, nd->names->parent);
+  }
+  char *p = nd ? malloc(total) : NULL;
+  if (p) {
+    size_t pos = 0;
+    for (int i = n - 1; i >= 0; i--) {
+      size_t l = strlen(comp[i]);
+      p[pos++] = '/';
+      memcpy(p + pos, comp[i], l);
+      pos += l;
+    }
+    if (pos == 0) p[pos++] = '/';
+    p[pos] = 0;
+  }
+  free(comp);
+  return p;
+}
+
+void node_add_fh(node_t *n, uint64_t fh) {
+  if (n->nfh == n->capfh) {
+    uint32_t cap = n->capfh ? n->capfh * 2 : 2;
+    uint64_t *f = realloc(n->fhs, cap * sizeof *f);
+    if (!f) return;
+    n->fhs = f; n->capfh = cap;
+  }
+  n->fhs[n->nfh++] = fh;
+}
+
+void node_drop_fh(table_t *t, node_t *n, uint64_t fh) {
+  for (uint32_t i = 0; i < n->nfh; i++)
+    if (n->fhs[i] == fh) { n->fhs[i] = n->fhs[--n->nfh]; break; }
+  maybe_free(t, n);
+}
+/* Moves name l to `name` under `parent` (a rename). */
+void name_move(table_t *t, lname_t *l, uint64_t parent, const char *name) {
+  char *nm = strdup(name);
+  if (!nm) { name_remove(t, l); return; }   /* forgotten: the next lookup finds it again */
+  name_unhash(t, l);
+  node_t *op = node_get(t, l->parent), *np = node_get(t, parent);
+  free(l->name);
+  l->name = nm;
+  l->parent = parent;
+  if (np) np->refs++;
+  if (op && op->refs) op->refs--;
+  name_insert(t, l);
+  maybe_free(t, op);
+}
+
+void dirh_clear(dirh_t *d) {
+  for (uint32_t i = 0; i < d->n; i++) free(d->names[i]);
+  free(d->names); free(d->inos); free(d->modes);
+  d->names = NULL; d->inos = NULL; d->modes = NULL; d->n = 0; d->loaded = 0;
+}
+
+
+int dirh_copy(dirh_t *to, const dirh_t *from) {
+  uint32_t c = from->n ? from->n : 1;
+  to->names = calloc(c, sizeof *to->names);
+  to->inos = malloc(c * sizeof *to->inos);
+  to->modes = malloc(c * sizeof *to->modes);
+  if (!to->names || !to->inos || !to->modes) { dirh_clear(to); return -1; }
+  for (uint32_t i = 0; i < from->n; i++) {
+    if (!(to->names[i] = strdup(from->names[i]))) { to->n = i; dirh_clear(to); return -1; }
+    to->inos[i] = from->inos[i];
+    to->modes[i] = from->modes[i];
+  }
+  to->n = from->n;
+  to->loaded = 1;
+  return 0;
+}
+
+/* ---- answers kept per node ----
+   Like ufs_fuse.c's cache: every request that can change anything moves the mount's generation on
+   before it is handed to JavaScript and again once answered; an answer is kept only if its request
+   started and ended in one generation, and served only in that generation. What the kernel does
+   not cache itself: xattrs (ls -l asks for two per file), listings, a directory's attributes after
+   it was read. Off for unions with volumes and with UFS_FUSE_NOCACHE=1. */
+
+uint64_t gen_now(mount_state_t *m) { return __atomic_load_n(&m->gen, __ATOMIC_SEQ_CST); }
+
+static void node_cache_drop(node_t *n) {
+  while (n->xs) { xent_t *x = n->xs; n->xs = x->next; free(x->name); free(x->blob); free(x); }
+  if (n->list) { dirh_clear(n->list); free(n->list); n->list = NULL; }
+  n->has_st = 0;
+}
+
+/* Node `id` with its kept answers valid for the current generation (lock held), or NULL. */
+node_t *cnode(mount_state_t *m, uint64_t id) {
+  if (!m->cache_on) return NULL;
+  node_t *n = node_get(m->t, id);
+  uint64_t g = gen_now(m);
+  if (n && n->cgen != g) { node_cache_drop(n); n->cgen = g; }
+  return n;
+}
+
+/* The node to keep an answer of request r on (lock held): NULL when a change overlapped it. */
+node_t *keep_on(lreq_t *r, uint64_t id) {
+  if (!r->m->cache_on || r->gen != gen_now(r->m)) return NULL;
+  return cnode(r->m, id);
+}
+
+static xent_t *xent_find(node_t *n, const char *name) {
+  xent_t *x = n->xs;
+  while (x && !(name ? x->name && strcmp(x->name, name) == 0 : x->name == NULL)) x = x->next;
+  return x;
+}
+
+void keep_xattr(lreq_t *r, const char *name, int res, const void *data, size_t len) {
+  pthread_mutex_lock(&r->m->t->lock);
+  node_t *n = keep_on(r, r->ino);
+  if (n && !xent_find(n, name)) {
+    xent_t *x = calloc(1, sizeof *x);
+    if (x && (!name || (x->name = strdup(name))) && (len == 0 || (x->blob = malloc(len)))) {
+      if (len) memcpy(x->blob, data, len);
+      x->len = len; x->res = res;
+      x->next = n->xs; n->xs = x;
+    } else if (x) { free(x->name); free(x); }
+  }
+  pthread_mutex_unlock(&r->m->t->lock);
+}
+
+/* Answers a getxattr (name) or listxattr (NULL) from what is kept; 1 when it did. */
+int cached_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  mount_state_t *m = fuse_req_userdata(req);
+  if (!m->cache_on) return 0;
+  pthread_mutex_lock(&m->t->lock);
+  node_t *n = cnode(m, ino);
+  xent_t *x = n ? xent_find(n, name) : NULL;
+  int hit = x != NULL;
+  xent_t *l = !x && n && name ? xent_find(n, NULL) : NULL;
+  if (l && l->res == 0) {          /* the names are known: one not among them has no value */
+    int listed = 0;
+    for (size_t i = 0; i < l->len && !listed; i += strlen(l->blob + i) + 1) listed = strncmp(l->blob + i, name, l->len - i) == 0;
+    if (!listed) { fuse_reply_err(req, ENODATA); hit = 1; }
+  }
+  if (!x) {}
+  else if (x->res < 0) fuse_reply_err(req, -x->res);
+  else if (size == 0) fuse_reply_xattr(req, x->len);
+  else if (x->len > size) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, x->blob, x->len);
+  pthread_mutex_unlock(&m->t->lock);
+  return hit;
+}
+
