@@ -27,7 +27,13 @@ interface Link {
 
 let dir: string | null = null;
 let counter = 0;
+let exitHooked = false;
 const links = new Map<string, Link>();
+
+/** Removes this process's link directory now (it is made again when needed); also done at exit. */
+export function closeLongPaths(): void {
+  removeDir();
+}
 
 function removeDir(): void {
   if (dir === null) return;
@@ -68,7 +74,8 @@ function linkDir(): string {
   sweepStale(base);
   dir = fs.mkdtempSync(path.join(base, `${DIR_PREFIX}${process.pid}-`));
   fs.chmodSync(dir, 0o700);
-  process.once('exit', removeDir);
+  if (!exitHooked) process.once('exit', removeDir);
+  exitHooked = true;
   return dir;
 }
 

@@ -11,6 +11,7 @@ import { aufsFormat } from './layers/whiteout-aufs.js';
 import { overlayFormat } from './layers/whiteout-overlay.js';
 import { native, nativeLoadError, warnNoNativeOnce } from './native.js';
 import { fsError, isErrno } from './errors.js';
+import { rmTree } from './long-path.js';
 import type { UnionOptions } from './options.js';
 import { splitLowerdir } from './options.js';
 
@@ -126,7 +127,7 @@ export async function setup(opts: UnionOptions): Promise<Setup> {
     work = new DirLayer(workdir);
     // Leftovers of an interrupted copy-up are never visible: clear them.
     for (const n of await fsp.readdir(work.root)) {
-      if (n.startsWith('ufs-')) await fsp.rm(path.join(work.root, n), { recursive: true, force: true });
+      if (n.startsWith('ufs-')) await rmTree(path.join(work.root, n)); // may be deeper than PATH_MAX
     }
   }
   return { layers: [upper, ...lowers], format: formats[name], work, readonly };

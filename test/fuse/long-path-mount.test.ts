@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { canMount, cleanupAll, makeLayers, mountedType, ufsmount, type Layers } from './helpers.js';
-import { rmTree } from '../../lib/long-path.js';
+import { closeLongPaths, rmTree } from '../../lib/long-path.js';
 
 afterAll(cleanupAll);
 
@@ -42,6 +42,7 @@ describe.skipIf(!canMount)('paths near PATH_MAX through a mount', () => {
   afterAll(async () => {
     if (L && mountedType(L.mnt)) await ufsmount(['-u', L.mnt]);
     if (L) await rmTree(L.base);
+    closeLongPaths();
   });
 
   it('does every kind of change at a 4095-byte relative path, and refuses 4096 bytes', () => {
