@@ -1,5 +1,5 @@
-// The benchmark entry point (`npm run bench`, `make bench`): runs the in-process and mount-level
-// suites, computes ratios and the issue's goals, and writes bench/results/<date>-<commit>.{json,md,svg}.
+// The benchmark entry point (`npm run bench`, `make bench`): runs the in-process, mount-level and
+// import suites, computes ratios and the issue's goals, and writes bench/results/<date>-<commit>.{json,md,svg}.
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { renderSvg } from './lib/report-svg.js';
 import { selector, type SuiteContext, type SuiteOutput } from './lib/suite.js';
 import { runMicro } from './micro/suite.js';
 import { runMount } from './mount/suite.js';
+import { runImport } from './import/suite.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -20,13 +21,17 @@ const USAGE = `usage: tsx bench/run.ts [--quick] [--only PATTERN]... [--out DIR]
 
   --quick          small sizes and few runs (a few minutes); the default is the full mode
   --only PATTERN   run only figures whose key matches the regular expression; keys are
-                   micro/<bench>/<target> and mount/<bench>/<variant>/<target>, e.g.
-                   --only micro, --only 'stat-d(20|100)', --only 'mount/walk', --only ufs-aufs
+                   micro/<bench>/<target>, mount/<bench>/<variant>/<target> and
+                   import/rootfs/<target>, e.g. --only micro, --only 'stat-d(20|100)',
+                   --only 'mount/walk', --only ufs-aufs, --only import
                    (repeatable, or comma-separated)
   --out DIR        where the results go (default bench/results)
   --tmp DIR        where the data sets are built (default: a new directory in the OS temp dir)
   --keep           keep the data sets afterwards
-  --no-write       print the Markdown table only, write no files`;
+  --no-write       print the Markdown table only, write no files
+
+  UFS_BENCH_IMPORT_TINY=1 makes the import suite's image a tiny synthetic tree (key
+  import/tiny/<target>) instead of the Debian root filesystem: for testing the pipeline.`;
 
 interface Args {
   quick: boolean;
@@ -93,6 +98,7 @@ async function main(): Promise<void> {
   const suites: Array<[string, (c: SuiteContext) => Promise<SuiteOutput>]> = [
     ['micro', runMicro],
     ['mount', runMount],
+    ['import', runImport],
   ];
   try {
     for (const [name, run] of suites) {

@@ -1,5 +1,6 @@
 // The Markdown report of one run: the goals with PASS/BEHIND, then one table per suite with every
 // figure (mean ± relative margin of error) and its ratios to the floor and the references.
+// The import suite's table has one line per target (what each includes is noted under it).
 import type { Figure, RunResults, SuiteName, TargetInfo } from './results.js';
 import { rowKey } from './results.js';
 import { fmtSeconds } from './goals.js';
@@ -109,6 +110,29 @@ function mountTable(res: RunResults, targets: TargetInfo[]): string[] {
   return lines;
 }
 
+function importTable(res: RunResults, targets: TargetInfo[]): string[] {
+  const rs = rows(res.figures, 'import');
+  if (!rs.length) return [];
+  const lines = [
+    '## Import (unpacking one OCI image)',
+    '',
+    'Wall time of one whole run into a fresh directory or store (mean ±95 % margin of error; one untimed, checked',
+    'warm-up run first, so the layout is in the page cache), and the ratio to `tar -xzf` of the layers and to',
+    '`umoci unpack` measured in this run (lower is better).',
+  ];
+  for (const r of rs) {
+    lines.push('', `**${esc(r.title)}**`, '', '| target | time | ÷ tar -xzf | ÷ umoci unpack |', '| --- | ---: | ---: | ---: |');
+    for (const t of targets) {
+      const f = r.byTarget.get(t.id);
+      if (!f) continue;
+      lines.push(`| ${esc(t.label)} | ${cell(f)} | ${fmtRatio(f.ratios['tar-gz'])} | ${fmtRatio(f.ratios['umoci'])} |`);
+    }
+    const noted = targets.filter((t) => r.byTarget.get(t.id)?.note);
+    if (noted.length) lines.push('', ...noted.map((t) => `- ${esc(t.label)}: ${esc(r.byTarget.get(t.id)!.note!)}`));
+  }
+  return lines;
+}
+
 function goalsSection(res: RunResults): string[] {
   if (!res.goals.length) return [];
   const lines = ['## The figures to reach (issue 7)', '', '| goal | subject | measured | limit | verdict |', '| --- | --- | ---: | ---: | --- |'];
@@ -129,6 +153,7 @@ function machineLine(res: RunResults): string {
 export function renderMarkdown(res: RunResults): string {
   const micro = res.targets.filter((t) => t.suite === 'micro');
   const mount = res.targets.filter((t) => t.suite === 'mount');
+  const imports = res.targets.filter((t) => t.suite === 'import');
   const lines = [
     `# ufs benchmarks: ${res.date.slice(0, 10)}, commit ${res.commit}${res.dirty ? ' (with uncommitted changes)' : ''}`,
     '',
@@ -141,6 +166,8 @@ export function renderMarkdown(res: RunResults): string {
     ...microTable(res, micro),
     '',
     ...mountTable(res, mount),
+    '',
+    ...importTable(res, imports),
     '',
   ];
   const na = res.targets.filter((t) => t.unavailable);

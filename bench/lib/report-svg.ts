@@ -1,5 +1,6 @@
 // The SVG chart of one run, written by hand: horizontal bars of ratios on a log scale, one group
-// per benchmark. In-process figures against node:fs, mount-level figures against the kernel.
+// per benchmark. In-process figures against node:fs, mount-level figures against the kernel, import
+// figures against `tar -xzf`.
 import type { Figure, RunResults, SuiteName, TargetInfo } from './results.js';
 import { rowKey } from './results.js';
 import { fmtRatio } from './report-md.js';
@@ -117,6 +118,7 @@ export function renderSvg(res: RunResults): string {
   const panels = [
     panel(res, 'micro', 'node-fs', 'In-process: time per operation ÷ node:fs on a flat directory'),
     panel(res, 'mount', 'kernel', 'Mount level: wall time ÷ kernel overlayfs'),
+    panel(res, 'import', 'tar-gz', 'Import of one OCI image: wall time ÷ tar -xzf of its layers'),
   ].filter((p): p is Panel => p !== null);
   const body: string[] = [];
   let y = 10;

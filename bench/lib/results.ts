@@ -2,7 +2,7 @@
 // computation: every figure against the floor and the references measured in the same run.
 import type { Summary } from './stats.js';
 
-export type SuiteName = 'micro' | 'mount';
+export type SuiteName = 'micro' | 'mount' | 'import';
 
 /** How a figure was measured. */
 export type Method = 'benchmark.js' | 'loop' | 'process' | 'fio';
@@ -60,6 +60,8 @@ export interface Figure {
   ops?: number;
   /** A correctness check made on the same target (output compared with the floor's), when there is one. */
   check?: string;
+  /** What the target's figure includes and leaves out (import suite), shown under the table. */
+  note?: string;
   /** mean / the mean of the same row's figure for the named target (null when that one is missing). */
   ratios: Record<string, number | null>;
 }
@@ -102,6 +104,7 @@ export interface RunResults {
 export const REFERENCES: Record<SuiteName, string[]> = {
   micro: ['node-fs'],
   mount: ['kernel', 'fuse-overlayfs', 'plain'],
+  import: ['tar-gz', 'umoci'],
 };
 
 export function rowKey(f: Pick<Figure, 'suite' | 'bench' | 'variant'>): string {
