@@ -1,6 +1,6 @@
-// Which libfuse binding serves a mount: ufs's own (lib/fuse/native/ufs_fuse.c, when built) or
-// fuse-native as the fallback; UFS_FUSE_BINDING=ufs|ufs-ll|fuse-native forces one (ufs-ll: the
-// low-level binding, lib/fuse/native/ufs_fuse_ll.c, only when asked for).
+// Which libfuse binding serves a mount: ufs's low-level one (ufs-ll: lib/fuse/native/ufs_fuse_ll.c)
+// when built, else ufs's high-level one (ufs: ufs_fuse.c), else fuse-native;
+// UFS_FUSE_BINDING=ufs-ll|ufs|fuse-native forces one.
 import type { FuseAdapter } from './adapter.js';
 import { FuseUnavailable, loadFuseNative, mountWithFuseNative } from './fuse-native.js';
 import { loadUfsBinding, mountWithUfsBinding, ufsBindingError } from './ufs-binding.js';
@@ -21,6 +21,7 @@ export function chooseBinding(): BindingName {
     if (!loadUfsBinding()) throw new FuseUnavailable(`ufs_fuse: ${ufsBindingError()}`);
     return 'ufs';
   }
+  if (forced !== 'fuse-native' && loadUfsLlBinding()) return 'ufs-ll';
   if (forced !== 'fuse-native' && loadUfsBinding()) return 'ufs';
   loadFuseNative();
   return 'fuse-native';

@@ -1,4 +1,5 @@
-// ufs's own libfuse binding (lib/fuse/native/ufs_fuse.c) driving the adapter: requests arrive with
+// ufs's high-level libfuse binding (lib/fuse/native/ufs_fuse.c; UFS_FUSE_BINDING=ufs, or when the
+// low-level one is not built) driving the adapter: requests arrive with
 // the caller's credentials, nanosecond times and open flags; each is answered with reply(req, ...).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,4 +1,4 @@
-// ufs's binding to libfuse 2's low-level API (lib/fuse/native/ufs_fuse_ll.c) driving the adapter:
+// ufs's binding to libfuse 2's low-level API (lib/fuse/native/ufs_fuse_ll.c; the default) driving the adapter:
 // the C side keeps the inode table (one kernel inode per file, hard links shared) and hands each
 // request over with the node's path; each is answered with reply(req, ...) from this thread.
 import { existsSync } from 'node:fs';

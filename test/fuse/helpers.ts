@@ -21,19 +21,21 @@ export const hasDevFuse = fs.existsSync('/dev/fuse');
 const LIBFUSE_PATHS = ['/lib/x86_64-linux-gnu/libfuse.so.2', '/usr/lib/x86_64-linux-gnu/libfuse.so.2', '/usr/lib/libfuse.so.2', '/lib/aarch64-linux-gnu/libfuse.so.2'];
 export const libfusePath = LIBFUSE_PATHS.find((p) => fs.existsSync(p));
 export const hasLibfuse = libfusePath !== undefined;
-// ufs's binding is what ufsmount uses wherever it can be built: build it for the tests when the
-// install has not (the build script says why it cannot and exits 0; then fuse-native serves).
-// UFS_FUSE_BINDING=ufs-ll runs the tests over the low-level binding (ufs_fuse_ll.c) instead.
-const wantsLl = process.env.UFS_FUSE_BINDING === 'ufs-ll';
-const built = (f: string): boolean => fs.existsSync(wantsLl ? f.replace(/ufs_fuse\.node$/, 'ufs_fuse_ll.node') : f);
-if (process.env.UFS_FUSE_BINDING !== 'fuse-native' && !addonCandidates().some(built)) {
+// ufs's bindings are what ufsmount uses wherever they can be built: build them for the tests when the
+// install has not (the build script says why it cannot and exits 0; then fuse-native serves). The
+// low-level one (ufs_fuse_ll.c) is the default; UFS_FUSE_BINDING=ufs runs the tests over the
+// high-level one (ufs_fuse.c), UFS_FUSE_BINDING=fuse-native over fuse-native.
+const forced = process.env.UFS_FUSE_BINDING;
+const built = (f: string): boolean => fs.existsSync(forced === 'ufs' ? f : f.replace(/ufs_fuse\.node$/, 'ufs_fuse_ll.node'));
+if (forced !== 'fuse-native' && !addonCandidates().some(built)) {
   spawnSync(process.execPath, [path.join(ROOT, 'lib', 'fuse', 'native', 'build.mjs')], { stdio: 'ignore', timeout: 120_000 });
 }
 
-/** The binding mounts made by ufsmount use (ufs's own when built, else fuse-native; ufs-ll when asked for). */
+/** The binding mounts made by ufsmount use (as lib/fuse/binding.ts chooses it). */
 export const binding: 'ufs' | 'ufs-ll' | 'fuse-native' =
-  wantsLl ? (loadUfsLlBinding() !== null ? 'ufs-ll' : 'fuse-native')
-    : process.env.UFS_FUSE_BINDING !== 'fuse-native' && loadUfsBinding() !== null ? 'ufs' : 'fuse-native';
+  forced === 'fuse-native' ? 'fuse-native'
+    : forced !== 'ufs' && loadUfsLlBinding() !== null ? 'ufs-ll'
+      : forced !== 'ufs-ll' && loadUfsBinding() !== null ? 'ufs' : 'fuse-native';
 /** ufs's bindings: caller credentials, both times in ns, open flags on create. */
 export const fullBinding = binding !== 'fuse-native';
 
