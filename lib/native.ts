@@ -1,5 +1,5 @@
 // Loads the optional N-API addon (native/) that gives ufs what Node lacks: mknod, the l*xattr
-// calls and renameat2 flags. Without it ufs still works with the aufs whiteout format.
+// calls, renameat2 flags and flock. Without it ufs still works with the aufs whiteout format.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -19,6 +19,9 @@ export interface NativeAddon {
   lremovexattrSync(path: string, name: string): void;
   renameat2(oldPath: string, newPath: string, flags: number): Promise<void>;
   renameat2Sync(oldPath: string, newPath: string, flags: number): void;
+  /** flock(2) on an open descriptor: LOCK_SH/LOCK_EX (| LOCK_NB), or LOCK_UN. */
+  flock(fd: number, operation: number): Promise<void>;
+  flockSync(fd: number, operation: number): void;
 }
 
 export const XATTR_CREATE = 1;
@@ -27,7 +30,12 @@ export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
 export const RENAME_WHITEOUT = 4;
 
-const FUNCTIONS = ['mknod', 'lgetxattr', 'lsetxattr', 'llistxattr', 'lremovexattr', 'renameat2'] as const;
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+const FUNCTIONS = ['mknod', 'lgetxattr', 'lsetxattr', 'llistxattr', 'lremovexattr', 'renameat2', 'flock'] as const;
 
 /** The names the addon lacks (an old or foreign build), none when it is complete. */
 function missingFunctions(mod: unknown): string[] {

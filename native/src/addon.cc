@@ -1,5 +1,5 @@
 // Entry point of ufs_native.node: runs each call synchronously or as a Promise on the libuv pool,
-// and exports mknod, the l*xattr calls and renameat2 (each also as ...Sync).
+// and exports mknod, the l*xattr calls, renameat2 and flock (each also as ...Sync).
 #include <utility>
 
 #include "ufs_native.h"
@@ -122,6 +122,7 @@ Napi::Object InitUfsNative(Napi::Env env, Napi::Object exports) {
   UFS_EXPORT(llistxattr, ufs::ParseLlistxattr);
   UFS_EXPORT(lremovexattr, ufs::ParseLremovexattr);
   UFS_EXPORT(renameat2, ufs::ParseRenameat2);
+  UFS_EXPORT(flock, ufs::ParseFlock);
   return exports;
 }
 

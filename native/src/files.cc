@@ -1,6 +1,8 @@
-// mknod (device nodes, fifos, whiteouts) and renameat2 (RENAME_NOREPLACE/EXCHANGE/WHITEOUT).
+// mknod (device nodes, fifos, whiteouts), renameat2 (RENAME_NOREPLACE/EXCHANGE/WHITEOUT) and flock
+// (the store's inter-process lock without a flock(1) process per lock).
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -48,6 +50,20 @@ bool ParseRenameat2(const Napi::CallbackInfo& info, Call* call, Napi::Error* err
     (void)f;
     return ENOSYS;
 #endif
+  };
+  return true;
+}
+
+// flock(fd, operation) -> undefined; operation is LOCK_SH (1) or LOCK_EX (2), | LOCK_NB (4), or
+// LOCK_UN (8). With LOCK_NB a held lock fails with EAGAIN (EWOULDBLOCK on Linux).
+bool ParseFlock(const Napi::CallbackInfo& info, Call* call, Napi::Error* error) {
+  double fd = 0;
+  double op = 0;
+  if (!UintArg(info, 0, "fd", 2147483647.0, &fd, error)) return false;
+  if (!UintArg(info, 1, "operation", 15, &op, error)) return false;
+  call->syscall = "flock";
+  call->op = [f = static_cast<int>(fd), o = static_cast<int>(op)](Result*) {
+    return ::flock(f, o) < 0 ? errno : 0;
   };
   return true;
 }

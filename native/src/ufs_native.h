@@ -61,6 +61,7 @@ bool ParseLlistxattr(const Napi::CallbackInfo& info, Call* call, Napi::Error* er
 bool ParseLremovexattr(const Napi::CallbackInfo& info, Call* call, Napi::Error* error);
 bool ParseMknod(const Napi::CallbackInfo& info, Call* call, Napi::Error* error);
 bool ParseRenameat2(const Napi::CallbackInfo& info, Call* call, Napi::Error* error);
+bool ParseFlock(const Napi::CallbackInfo& info, Call* call, Napi::Error* error);
 
 }  // namespace ufs
 
