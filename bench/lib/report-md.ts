@@ -80,7 +80,7 @@ function microTable(res: RunResults, targets: TargetInfo[]): string[] {
 const MOUNT_RATIOS: Array<[string, string, string]> = [
   ['ufsmount', 'kernel', 'ufsmount ÷ kernel'],
   ['ufsmount', 'fuse-overlayfs', 'ufsmount ÷ fuse-overlayfs'],
-  ['ufsmount-ll', 'fuse-overlayfs', 'ufsmount (low-level) ÷ fuse-overlayfs'],
+  ['ufsmount-hl', 'fuse-overlayfs', 'ufsmount (high-level binding) ÷ fuse-overlayfs'],
   ['fuse-overlayfs', 'kernel', 'fuse-overlayfs ÷ kernel'],
   ['kernel', 'plain', 'kernel ÷ plain dir'],
 ];

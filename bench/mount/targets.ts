@@ -188,9 +188,9 @@ export function ufsmountCommand(repo: string): string {
 }
 
 /**
- * ufsmount as it mounts by default (attributes never cached by the kernel on a writable mount, so
- * every stat(2) reaches the server), or a variant: `env` before the command (e.g. the opt-in
- * low-level binding, UFS_FUSE_BINDING=ufs-ll) and `extra` mount options (e.g. attr_timeout=1).
+ * ufsmount as it mounts by default (the low-level binding, ufs-ll), or a variant: `env` before the
+ * command (e.g. the high-level binding, UFS_FUSE_BINDING=ufs, whose writable mounts let the kernel
+ * cache no attributes) and `extra` mount options (e.g. attr_timeout=1).
  */
 export function ufsmountTarget(repo: string, variant: { id: string; label: string; extra?: string; env?: string } = { id: 'ufsmount', label: 'ufsmount' }): MountTarget {
   const cmd = `${variant.env ? `${variant.env} ` : ''}${ufsmountCommand(repo)}`;
@@ -212,6 +212,6 @@ export function ufsmountTarget(repo: string, variant: { id: string; label: strin
 export function mountTargets(repo: string): MountTarget[] {
   return [
     plainTarget(), kernelTarget(), fuseOverlayfsTarget(), ufsmountTarget(repo),
-    ufsmountTarget(repo, { id: 'ufsmount-ll', label: 'ufsmount (low-level binding, opt-in)', env: 'UFS_FUSE_BINDING=ufs-ll' }),
+    ufsmountTarget(repo, { id: 'ufsmount-hl', label: 'ufsmount (high-level binding, UFS_FUSE_BINDING=ufs)', env: 'UFS_FUSE_BINDING=ufs' }),
   ];
 }
