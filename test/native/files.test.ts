@@ -1,10 +1,10 @@
-// Tests of the addon's mknod and renameat2 on real temp files: fifos, 0/0 character devices
-// (whiteouts), RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT, and their errors.
+// Tests of the addon's mknod, renameat2 and flock on real temp files: fifos, 0/0 character devices
+// (whiteouts), RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT, locks, and their errors.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from '../../lib/native.js';
+import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from '../../lib/native.js';
 import { A, addon, canWhiteout, expectFsError, isRoot, rejection, tempDir, thrown } from './helpers.js';
 
 let dir = '';
@@ -148,5 +148,29 @@ describe.skipIf(!addon)('renameat2 (needs the addon)', () => {
     const st = lstatSync(from);
     expect(st.isCharacterDevice()).toBe(true);
     expect(st.rdev).toBe(0);
+  });
+});
+
+describe.skipIf(!addon)('flock (needs the addon)', () => {
+  it('locks an open file against another open file description, and fails with EAGAIN / EBADF', async () => {
+    const a = A();
+    const f = file('lock');
+    const fd1 = openSync(f, 'r+');
+    const fd2 = openSync(f, 'r+');
+    try {
+      a.flockSync(fd1, LOCK_EX | LOCK_NB);
+      // flock(1) in another process cannot take it while fd1 holds it.
+      expect(() => execFileSync('flock', ['-n', '-s', f, 'true'])).toThrow();
+      const busy = await rejection(a.flock(fd2, LOCK_SH | LOCK_NB));
+      expect((busy as NodeJS.ErrnoException).code).toBe('EAGAIN');
+      expect((busy as NodeJS.ErrnoException).syscall).toBe('flock');
+      a.flockSync(fd1, LOCK_UN);
+      await a.flock(fd2, LOCK_SH | LOCK_NB);
+      execFileSync('flock', ['-n', '-s', f, 'true']);
+      expect((thrown(() => a.flockSync(987654, LOCK_EX)) as NodeJS.ErrnoException).code).toBe('EBADF');
+    } finally {
+      closeSync(fd1);
+      closeSync(fd2);
+    }
   });
 });

@@ -39,14 +39,14 @@ describe('lib/native.ts loader', () => {
     expect(lines[0]).toContain('using the aufs format');
   });
 
-  it.skipIf(!isLinux)('native() loads all twelve functions without UFS_NO_NATIVE (Linux, addon built)', () => {
+  it.skipIf(!isLinux)('native() loads all fourteen functions without UFS_NO_NATIVE (Linux, addon built)', () => {
     const r = child(
       "const a = m.native(); console.log(JSON.stringify(a === null ? m.nativeLoadError() : Object.keys(a).sort()))",
       { UFS_NO_NATIVE: undefined },
     );
     expect(r.status, r.stderr).toBe(0);
     const keys = JSON.parse(r.stdout.trim()) as unknown;
-    const names = ['mknod', 'lgetxattr', 'lsetxattr', 'llistxattr', 'lremovexattr', 'renameat2'];
+    const names = ['mknod', 'lgetxattr', 'lsetxattr', 'llistxattr', 'lremovexattr', 'renameat2', 'flock'];
     expect(keys).toEqual(names.flatMap((f) => [f, `${f}Sync`]).sort());
   });
 });
