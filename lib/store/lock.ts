@@ -69,51 +69,11 @@ function holder(file: string): string {
   }
 }
 
-/**
- * Takes the lock file `file` in `mode`. The returned function releases it. Rejects with EBUSY
- * (naming the holder) after `seconds`.
- */
-export async function acquireLock(file: string, mode: LockMode, seconds = lockTimeout()): Promise<Release> {
-  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+/** Locks the open `fd` (waiting up to `seconds`, null: not at all): its release, or null when not got (fd closed). */
+async function lockFd(fd: number, mode: LockMode, seconds: number | null): Promise<Release | null> {
   let code: number;
   try {
     code = await flockOn(fd, mode, seconds);
-  } catch (e) {
-    fs.closeSync(fd);
-    throw e;
-  }
-  if (code !== 0) {
-    fs.closeSync(fd);
-    throw fsError('EBUSY', 'flock', file, undefined, `the store is locked${holder(file)}; waited ${seconds} s (set UFS_LOCK_TIMEOUT to wait longer)`);
-  }
-  if (mode === 'exclusive') {
-    const who = Buffer.from(`pid ${process.pid} (${process.argv.slice(1, 4).join(' ')})\n`);
-    fs.ftruncateSync(fd, 0);
-    fs.writeSync(fd, who, 0, who.length, 0);
-  }
-  let open = true;
-  return () => {
-    if (!open) return;
-    open = false;
-    fs.closeSync(fd);
-  };
-}
-
-/**
- * Takes the lock file `file` in `mode` if nobody holds it in a conflicting mode, without waiting;
- * null when somebody does (or the file does not exist: nothing to lock).
- */
-export async function tryLock(file: string, mode: LockMode): Promise<Release | null> {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDWR);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return null;
-    throw e;
-  }
-  let code: number;
-  try {
-    code = await flockOn(fd, mode, null);
   } catch (e) {
     fs.closeSync(fd);
     throw e;
@@ -128,4 +88,35 @@ export async function tryLock(file: string, mode: LockMode): Promise<Release | n
     open = false;
     fs.closeSync(fd);
   };
+}
+
+/**
+ * Takes the lock file `file` in `mode`. The returned function releases it. Rejects with EBUSY
+ * (naming the holder) after `seconds`.
+ */
+export async function acquireLock(file: string, mode: LockMode, seconds = lockTimeout()): Promise<Release> {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+  const release = await lockFd(fd, mode, seconds);
+  if (!release) throw fsError('EBUSY', 'flock', file, undefined, `the store is locked${holder(file)}; waited ${seconds} s (set UFS_LOCK_TIMEOUT to wait longer)`);
+  if (mode === 'exclusive') {
+    const who = Buffer.from(`pid ${process.pid} (${process.argv.slice(1, 4).join(' ')})\n`);
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, who, 0, who.length, 0);
+  }
+  return release;
+}
+
+/**
+ * Takes the lock file `file` in `mode` if nobody holds it in a conflicting mode, without waiting;
+ * null when somebody does (or the file does not exist: nothing to lock).
+ */
+export async function tryLock(file: string, mode: LockMode): Promise<Release | null> {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDWR);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return null;
+    throw e;
+  }
+  return lockFd(fd, mode, null);
 }
