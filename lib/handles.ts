@@ -50,6 +50,12 @@ export class UnionFileHandle {
     private metaRel: string | null = null,
   ) {}
 
+  /**
+   * Told the new `fd` synchronously when it changes: after a copy-up re-opened the file (before the
+   * old descriptor is closed) and -1 before the handle closes (the FUSE binding reads it in C).
+   */
+  onFdChange: ((fd: number) => void) | null = null;
+
   /** The real file descriptor in the layer holding the file (-1 for memory layers). */
   get fd(): number {
     return this.h.fd ?? -1;
@@ -64,10 +70,12 @@ export class UnionFileHandle {
   async repoint(upperRel: string): Promise<void> {
     if (this.closed || this.layer === UPPER) return;
     const nh = await this.host.core.layer(UPPER).open(upperRel, this.flags & ~(O_CREAT | O_EXCL | O_TRUNC));
+    if (this.closed) return nh.close(); // closed meanwhile
     const old = this.h;
     this.h = nh;
     this.layer = UPPER;
     this.metaRel = null;
+    this.onFdChange?.(this.fd);
     await old.close();
   }
 
@@ -228,6 +236,7 @@ export class UnionFileHandle {
     if (this.closed) return;
     this.closed = true;
     this.host.release(this);
+    this.onFdChange?.(-1);
     await this.h.close();
   }
 

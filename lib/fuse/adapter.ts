@@ -130,6 +130,12 @@ function metaHandle(h: TargetHandle, method: 'chmod' | 'chown' | 'utimes', sysca
   return h as MetaHandle;
 }
 
+/** A handle whose layer descriptor is known and which says when it changes (lib/handles.ts). */
+interface FdHandle {
+  readonly fd: number;
+  onFdChange: ((fd: number) => void) | null;
+}
+
 function checkNames(...paths: Array<string | null>): void {
   for (const p of paths) if (p !== null && hasLongName(p)) throw fsError('ENAMETOOLONG', 'fuse', p);
 }
@@ -245,6 +251,19 @@ export class FuseAdapter {
 
   async read(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
     return (await this.handles.get(fh).read(buf, 0, len, pos)).bytesRead;
+  }
+
+  /**
+   * The real descriptor reads of open file `fh` may use directly (-1: none), for a handle that says
+   * when it changes (UnionFileHandle's onFdChange): `onChange` is then told synchronously, with the
+   * new descriptor after a copy-up re-opened the file and -1 before the handle closes.
+   */
+  watchFd(fh: number, onChange: (fd: number) => void): number {
+    if (!this.handles.has(fh)) return -1;
+    const h = this.handles.get(fh) as TargetHandle & Partial<FdHandle>;
+    if (typeof h.fd !== 'number' || !('onFdChange' in h)) return -1;
+    h.onFdChange = onChange;
+    return h.fd;
   }
 
   async write(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {

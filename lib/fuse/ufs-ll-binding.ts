@@ -1,7 +1,8 @@
 // ufs's binding to libfuse 2's low-level API (lib/fuse/native/ufs_fuse_ll.c; the default) driving the adapter:
 // the C side keeps the inode table (one kernel inode per file, hard links shared) and hands each
-// request over with the node's path; each is answered with reply(req, ...) from this thread.
-import { existsSync } from 'node:fs';
+// request over with the node's path; each is answered with reply(req, ...) from this thread. READs of
+// files with a layer descriptor are answered in C (openFd/setFd keep it current; ufs_ll_fds.c).
+import { existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Caller, FuseAdapter, OpenResult, TimeSpec } from './adapter.js';
 import type { StatsLike } from './attr.js';
@@ -17,12 +18,22 @@ interface UfsFuseLlAddon {
   version: number;
   /** timeouts: [entry, attr, negative] in seconds. */
   /** flags bit 0: keep getattr/readdir/xattr answers per node until the next changing request. */
-  mount(mountpoint: string, args: string[], handler: Handler, timeouts: Float64Array, flags?: number): void;
+  /** Returns the mount (for openFd, readStats). */
+  mount(mountpoint: string, args: string[], handler: Handler, timeouts: Float64Array, flags?: number): unknown;
   /**
    * Answers a request; false when the answer did not reach the kernel (abandoned when the session
    * ended, answered EINTR for a killed caller, or the caller is gone): an open's handle is then ours to close.
    */
   reply(req: unknown, result: number, x?: unknown, y?: unknown, z?: unknown): boolean;
+  /**
+   * Before an open of `fh` is answered: the layer file descriptor its READs are served from in C
+   * (-1: in JavaScript). Returns the entry setFd changes.
+   */
+  openFd?(mount: unknown, fh: number, fd: number): unknown;
+  /** The open file's reads use `fd` from now on (C reads its own duplicate: the old one may be closed at once). */
+  setFd?(entry: unknown, fd: number): void;
+  /** [READs answered in C, READs handed to JavaScript]. */
+  readStats?(mount: unknown): [number, number];
 }
 
 // The operation numbers of ufs_fuse_ll.c's `enum op`, in order.
@@ -80,8 +91,19 @@ async function setattr(a: FuseAdapter, p: string | null, v: Float64Array): Promi
   return p !== null ? a.getattr(p) : a.fgetattr(null, fh);
 }
 
+/** Whether READs may be served in C from the layer file (UFS_FUSE_JS_READS=1: all in JavaScript). */
+const cReads = process.env.UFS_FUSE_JS_READS !== '1';
+
 /** The request handler: adapter calls per request, answered through addon.reply. */
-function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, events: { init(): void; exit(): void }): Handler {
+function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unknown }, events: { init(): void; exit(): void }): Handler {
+  // Before an open is answered, C learns the descriptor to read it from and each later change
+  // (copy-up, close) from the handle itself, synchronously, before the old descriptor is closed.
+  const serveReads = (fh: number): void => {
+    if (!addon.openFd || !addon.setFd || mount.ref === undefined) return;
+    let entry: unknown;
+    const fd = cReads ? a.watchFd(fh, (d) => addon.setFd!(entry, d)) : -1;
+    entry = addon.openFd(mount.ref, fh, fd);
+  };
   return (op, req, uid, gid, pid, p, p2, x, y, z, w) => {
     const path = p ?? '';
     const caller: Caller = { uid, gid, pid };
@@ -94,7 +116,7 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, events: { init(): vo
     try {
       switch (op) {
         case OP.INIT: addon.reply(req, 0); events.init(); return;
-        case OP.EXIT: addon.reply(req, 0); events.exit(); return;
+        case OP.EXIT: addon.reply(req, 0); writeStats(addon, mount.ref); events.exit(); return;
         case OP.LOOKUP: case OP.GETATTR: return answer(a.getattr(path), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
         case OP.FGETATTR: return answer(a.fgetattr(null, x), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
         case OP.SETATTR: return answer(setattr(a, p, w as Float64Array), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
@@ -107,6 +129,7 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, events: { init(): vo
         case OP.RMDIR: return answer(a.rmdir(path));
         case OP.RENAME: return answer(a.rename(path, p2!));
         case OP.OPEN: return answer(a.open(path, x), (r: OpenResult) => {
+          serveReads(r.fh);
           if (!addon.reply(req, 0, r.fh, opened(r))) void a.release(r.fh).catch(() => undefined);
         });
         case OP.CREATE:
@@ -119,6 +142,7 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, events: { init(): vo
               throw e;
             }
           })(), (v: { r: OpenResult; st: StatsLike }) => {
+            serveReads(v.r.fh);
             if (!addon.reply(req, 0, v.r.fh, opened(v.r), statArray(v.st))) void a.release(v.r.fh).catch(() => undefined);
           });
         case OP.READ: {
@@ -170,6 +194,16 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, events: { init(): vo
   };
 }
 
+/** UFS_FUSE_STATS=FILE: at the mount's end, {"readsC": n, "readsJs": n} is written there (tests). */
+function writeStats(addon: UfsFuseLlAddon, ref: unknown): void {
+  const file = process.env.UFS_FUSE_STATS;
+  if (!file || !addon.readStats || ref === undefined) return;
+  const [readsC, readsJs] = addon.readStats(ref);
+  try {
+    writeFileSync(file, JSON.stringify({ readsC, readsJs }) + '\n');
+  } catch { /* a test's file: nothing to do */ }
+}
+
 // Options of libfuse 2's high-level API that the low-level one refuses; the timeouts go to the binding.
 const HIGH_LEVEL_ONLY = new Set(['use_ino', 'readdir_ino', 'auto_cache', 'kernel_cache']);
 const TIMEOUTS = ['entry_timeout', 'attr_timeout', 'negative_timeout'] as const;
@@ -201,8 +235,9 @@ export async function mountWithUfsLlBinding(mountpoint: string, adapter: FuseAda
   const exited = new Promise<void>((r) => (onExit = r));
   const { args, timeouts } = splitLlOptions(libfuseOptions);
   try {
-    addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, { init: onInit, exit: onExit }), Float64Array.from(timeouts),
-      adapter.opts.attrCache === false ? 0 : 1);
+    const mount: { ref?: unknown } = {};
+    mount.ref = addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, mount, { init: onInit, exit: onExit }),
+      Float64Array.from(timeouts), adapter.opts.attrCache === false ? 0 : 1);
   } catch (e) {
     throw new Error(`ufsmount: mounting on ${mountpoint} failed: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -212,7 +212,8 @@ static void *loop_thread(void *arg) {
 static struct fuse_lowlevel_ops ops;
 
 /* mount(mountpoint, libfuseArgs: string[], handler, timeouts: Float64Array [entry, attr, negative],
-   flags?) -> undefined; throws when libfuse refuses. flags bit 0: keep answers per node
+   flags?) -> the mount (an external for openFd, readStats); throws when libfuse refuses.
+   flags bit 0: keep answers per node
    (ufs_ll_table.c). The mount state lives as long as the process: late answers still find it. */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -226,7 +227,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     return NULL;
   }
   mount_state_t *m = calloc(1, sizeof *m);
-  if (!m || !(m->t = calloc(1, sizeof *m->t))) { free(m); free(mountpoint); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  if (!m || !(m->t = calloc(1, sizeof *m->t)) || fds_init(m) != 0) { free(m); free(mountpoint); napi_throw_error(env, NULL, "out of memory"); return NULL; }
   m->mountpoint = mountpoint;
   pthread_mutex_init(&m->t->lock, NULL);
   pthread_mutex_init(&m->qlock, NULL);
@@ -266,12 +267,14 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   }
   pthread_create(&m->thread, NULL, loop_thread, m);
   pthread_detach(m->thread);
-  return NULL;
+  napi_value ext;                  /* the mount, for openFd and readStats */
+  if (napi_create_external(env, m, NULL, NULL, &ext) != napi_ok) return NULL;
+  return ext;
 }
 
 static napi_value init_module(napi_env env, napi_value exports) {
   ll_set_ops(&ops);
-  return ufs_exports(env, exports, js_mount, js_reply, NULL);
+  return ufs_exports(env, exports, js_mount, js_reply, "openFd", js_open_fd, "setFd", js_set_fd, "readStats", js_read_stats, NULL);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init_module)

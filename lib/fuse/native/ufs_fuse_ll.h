@@ -88,6 +88,7 @@ typedef struct mount_state {
   lreq_t *pending;
   int replying;                    /* answers being passed to libfuse right now */
   int ended;                       /* the session is over */
+  struct fds *fds;                 /* open files' descriptors for reads served in C (ufs_ll_fds.c) */
 } mount_state_t;
 
 struct lreq {
@@ -139,6 +140,14 @@ void serve_dir(fuse_req_t req, dirh_t *d, size_t size, off_t off);
 /* ufs_ll_reply.c */
 void call_js(napi_env env, napi_value handler, void *context, void *data);
 napi_value js_reply(napi_env env, napi_callback_info info);
+
+/* ufs_ll_fds.c: reads served from the layer file's descriptor */
+int fds_init(mount_state_t *m);
+int fds_read(mount_state_t *m, fuse_req_t req, uint64_t fh, size_t size, off_t off);  /* 1: answered */
+void fds_forget(mount_state_t *m, uint64_t fh);
+napi_value js_open_fd(napi_env env, napi_callback_info info);
+napi_value js_set_fd(napi_env env, napi_callback_info info);
+napi_value js_read_stats(napi_env env, napi_callback_info info);
 
 /* ufs_fuse_ll.c: a request's way through JavaScript */
 void lreq_free(lreq_t *r);         /* before it was submitted (or abandoned): frees it */

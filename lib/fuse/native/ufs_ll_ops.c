@@ -1,7 +1,8 @@
 // The low-level binding's libfuse side: each request from libfuse's worker threads becomes an lreq
 // with the node's path (rebuilt from the inode table) and is queued to JavaScript (submit), or is
-// answered here: forget, opendir/releasedir, readdir at later offsets, and what the answers kept per
-// node can serve (getattr, readdir, getxattr, listxattr).
+// answered here: forget, opendir/releasedir, readdir at later offsets, what the answers kept per
+// node can serve (getattr, readdir, getxattr, listxattr), and reads of files with a descriptor
+// (ufs_ll_fds.c).
 #include "ufs_fuse_ll.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -205,6 +206,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
   if (r) { r->fi = *fi; r->n[0] = mode; r->n[1] = fi->flags; submit(r); }
 }
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  if (fds_read(fuse_req_userdata(req), req, fi->fh, size, off)) return;   /* served from the layer file */
   lreq_t *r = new_req(req, OP_READ);
   if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = (double)off; r->n[2] = (double)size; submit(r); }
 }
@@ -225,6 +227,7 @@ static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
   if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = fi->flags; submit(r); }
 }
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  fds_forget(fuse_req_userdata(req), fi->fh);
   lreq_t *r = new_req(req, OP_RELEASE);
   if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = fi->flags; submit(r); }
 }
