@@ -1,11 +1,11 @@
 // The binding's attribute and listing cache (lib/fuse/native/ufs_fuse.c): once every name has been
 // stat'ed and listed (so answers sit in the cache), each kind of change made through the mount shows
 // at once through every name, including another hard link to the same file, and through listings.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { canMount, cleanupAll, fullBinding, makeLayers, mountedType, run, ufsmount, type Layers } from './helpers.js';
+import { canMount, cleanupAll, fullBinding, run, mountLayersForSuite } from './helpers.js';
 
 afterAll(cleanupAll);
 
@@ -23,23 +23,13 @@ async function warm(dir: string): Promise<void> {
 }
 
 describe.skipIf(!canMount || !fullBinding)('attribute cache of the ufs binding (needs root, /dev/fuse and the binding)', () => {
-  let L: Layers;
-  let m: (rel: string) => string;
-
-  beforeAll(async () => {
-    L = await makeLayers();
-    m = (rel) => path.join(L.mnt, rel);
-    const r = await ufsmount(['-o', L.opts, L.mnt]);
-    if (r.code !== 0) throw new Error(r.stderr);
-  });
-  afterAll(async () => {
-    if (L && mountedType(L.mnt)) await ufsmount(['-u', L.mnt]);
-  });
+  const mount = mountLayersForSuite();
+  const m = mount.m;
 
   it('shows changes through one hard link on the other at once', async () => {
     await fsp.writeFile(m('hl-a'), 'one');
     await fsp.link(m('hl-a'), m('hl-b'));
-    await warm(L.mnt);
+    await warm(mount.L.mnt);
     expect((await fsp.stat(m('hl-b'))).nlink).toBe(2);
     await fsp.chmod(m('hl-a'), 0o600);
     expect((await fsp.stat(m('hl-b'))).mode & 0o777).toBe(0o600);
@@ -50,7 +40,7 @@ describe.skipIf(!canMount || !fullBinding)('attribute cache of the ufs binding (
   });
 
   it('shows writes, truncation, times and owners at once after the cache was filled', async () => {
-    await warm(L.mnt);
+    await warm(mount.L.mnt);
     const before = await fsp.stat(m('lower.txt'));
     const fd = fs.openSync(m('lower.txt'), 'r+');
     fs.writeSync(fd, Buffer.from('0123456789abcdef'), 0, 16, 100);
@@ -68,7 +58,7 @@ describe.skipIf(!canMount || !fullBinding)('attribute cache of the ufs binding (
   });
 
   it('shows created, removed and renamed names in listings and lookups at once', async () => {
-    await warm(L.mnt);
+    await warm(mount.L.mnt);
     expect(await fsp.readdir(m('dir'))).not.toContain('new');
     await fsp.writeFile(m('dir/new'), 'n');
     expect(await fsp.readdir(m('dir'))).toContain('new');
@@ -85,7 +75,7 @@ describe.skipIf(!canMount || !fullBinding)('attribute cache of the ufs binding (
   });
 
   it('shows names that did not exist and extended attributes at once after asking for them', async () => {
-    await warm(L.mnt);
+    await warm(mount.L.mnt);
     for (let i = 0; i < 2; i++) await expect(fsp.lstat(m('dir/late'))).rejects.toMatchObject({ code: 'ENOENT' });
     await fsp.writeFile(m('dir/late'), 'x');
     expect((await fsp.lstat(m('dir/late'))).size).toBe(1);

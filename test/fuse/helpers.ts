@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { addonCandidates, loadUfsBinding } from '../../lib/fuse/ufs-binding.js';
 import { loadUfsLlBinding } from '../../lib/fuse/ufs-ll-binding.js';
 
@@ -103,6 +104,42 @@ export async function makeLayers(): Promise<Layers> {
   return {
     base, l1: d('l1'), l2: d('l2'), upper: d('upper'), work: d('work'), mnt: d('mnt'),
     opts: `lowerdir=${d('l1')}:${d('l2')},upperdir=${d('upper')},workdir=${d('work')}`,
+  };
+}
+
+/** A writable mount of fresh layers for one describe block (mountLayersForSuite). */
+export interface SuiteMount {
+  /** The layers (set once the suite's beforeAll ran). */
+  readonly L: Layers;
+  /** A path inside the mount. */
+  m(rel: string): string;
+}
+
+/**
+ * Makes fresh layers and mounts them with `ufsmount` in the calling describe block's beforeAll
+ * (after `prepare`, with `extra` -o options and `env`), and unmounts them in its afterAll.
+ */
+export function mountLayersForSuite(o: { extra?: string; env?: NodeJS.ProcessEnv; prepare?: (L: Layers) => Promise<void> } = {}): SuiteMount {
+  let layers: Layers | undefined;
+  const get = (): Layers => {
+    if (!layers) throw new Error('the suite mount is made in beforeAll');
+    return layers;
+  };
+  beforeAll(async () => {
+    const L = await makeLayers();
+    layers = L;
+    await o.prepare?.(L);
+    const r = await ufsmount(['-o', o.extra ? `${L.opts},${o.extra}` : L.opts, L.mnt], o.env);
+    if (r.code !== 0) throw new Error(r.stderr);
+  });
+  afterAll(async () => {
+    if (layers && mountedType(layers.mnt)) await ufsmount(['-u', layers.mnt]);
+  });
+  return {
+    get L() {
+      return get();
+    },
+    m: (rel) => path.join(get().mnt, rel),
   };
 }
 

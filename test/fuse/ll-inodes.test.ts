@@ -2,12 +2,12 @@
 // file are one kernel inode (a POSIX lock taken through one name conflicts through the other; a chmod
 // through one shows through the other at once), and names moved, removed or made through the mount
 // are right at once although the kernel keeps entries, attributes and negative lookups for an hour.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { loadUfsLlBinding } from '../../lib/fuse/ufs-ll-binding.js';
-import { canMount, cleanupAll, makeLayers, mountedType, run, ufsmount, type Layers } from './helpers.js';
+import { canMount, cleanupAll, run, mountLayersForSuite } from './helpers.js';
 
 afterAll(cleanupAll);
 
@@ -20,20 +20,15 @@ async function lockConflict(a: string, b: string): Promise<number> {
 }
 
 describe.skipIf(!canMount || loadUfsLlBinding() === null)('ufs-ll binding: one kernel inode per file, long timeouts (needs root, /dev/fuse)', () => {
-  let L: Layers;
-  let m: (rel: string) => string;
-
-  beforeAll(async () => {
-    L = await makeLayers();
-    m = (rel) => path.join(L.mnt, rel);
-    await fsp.writeFile(path.join(L.l2, 'grp-a'), 'group\n');
-    await fsp.link(path.join(L.l2, 'grp-a'), path.join(L.l2, 'grp-b'));
-    const r = await ufsmount(['-o', `${L.opts},${HOUR}`, L.mnt], { ...process.env, UFS_FUSE_BINDING: 'ufs-ll' });
-    if (r.code !== 0) throw new Error(r.stderr);
+  const mount = mountLayersForSuite({
+    extra: HOUR,
+    env: { ...process.env, UFS_FUSE_BINDING: 'ufs-ll' },
+    prepare: async (L) => {
+      await fsp.writeFile(path.join(L.l2, 'grp-a'), 'group\n');
+      await fsp.link(path.join(L.l2, 'grp-a'), path.join(L.l2, 'grp-b'));
+    },
   });
-  afterAll(async () => {
-    if (L && mountedType(L.mnt)) await ufsmount(['-u', L.mnt]);
-  });
+  const m = mount.m;
 
   it('is served by the low-level binding', async () => {
     const pids = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e));
@@ -65,7 +60,7 @@ describe.skipIf(!canMount || loadUfsLlBinding() === null)('ufs-ll binding: one k
     const [a, b] = [await fsp.stat(m('grp-a')), await fsp.stat(m('grp-b'))];
     expect([a.mode & 0o777, a.size, a.ino]).toEqual([0o640, 11, b.ino]);
     expect(await fsp.readFile(m('grp-b'), 'utf8')).toBe('group\nmore\n');
-    expect(await fsp.readFile(path.join(L.l2, 'grp-b'), 'utf8')).toBe('group\n');
+    expect(await fsp.readFile(path.join(mount.L.l2, 'grp-b'), 'utf8')).toBe('group\n');
   });
 
   it('shows xattr and listing changes at once although their answers are kept in C', async () => {
@@ -73,11 +68,11 @@ describe.skipIf(!canMount || loadUfsLlBinding() === null)('ufs-ll binding: one k
     await fsp.link(m('x-a'), m('x-b'));
     const get = (p: string): Promise<string> => run('getfattr', ['--only-values', '-n', 'user.k', p]).then((r) => r.stdout);
     expect(await get(m('x-b'))).toBe('');
-    expect(await fsp.readdir(L.mnt)).not.toContain('x-c');
+    expect(await fsp.readdir(mount.L.mnt)).not.toContain('x-c');
     await run('setfattr', ['-n', 'user.k', '-v', 'v1', m('x-a')]);
     expect(await get(m('x-b'))).toBe('v1');
     await fsp.writeFile(m('x-c'), '');
-    expect(await fsp.readdir(L.mnt)).toContain('x-c');
+    expect(await fsp.readdir(mount.L.mnt)).toContain('x-c');
   });
 
   it('lists a directory the same when it is read again right after being closed (listing kept in C)', async () => {

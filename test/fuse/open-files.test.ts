@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { alive, binding, canMount, cleanupAll, makeLayers, mountedType, run, serverPids, ufsmount, waitFor, type Layers } from './helpers.js';
+import { alive, binding, canMount, cleanupAll, makeLayers, mountedType, run, serverPids, ufsmount, waitFor, type Layers, mountLayersForSuite } from './helpers.js';
 
 afterAll(cleanupAll);
 
@@ -61,18 +61,8 @@ function openUnder(pid: number, dir: string): string[] {
 }
 
 describe.skipIf(!canMount || !hasPython)(`open files at the edges (${binding} binding; needs root, /dev/fuse, python3)`, () => {
-  let L: Layers;
-  let m: (rel: string) => string;
-
-  beforeAll(async () => {
-    L = await makeLayers();
-    m = (rel) => path.join(L.mnt, rel);
-    const r = await ufsmount(['-o', L.opts, L.mnt]);
-    if (r.code !== 0) throw new Error(r.stderr);
-  });
-  afterAll(async () => {
-    if (L && mountedType(L.mnt)) await ufsmount(['-u', L.mnt]);
-  });
+  const mount = mountLayersForSuite();
+  const m = mount.m;
 
   it('changes mode, owner and times of an unlinked file through its open descriptor', async () => {
     const r = await run('python3', ['-c', UNLINKED_META, m('unlinked-meta')]);
@@ -86,35 +76,35 @@ describe.skipIf(!canMount || !hasPython)(`open files at the edges (${binding} bi
   });
 
   it('goes on answering after a writer is killed in the middle of a large write, and closes its file', async () => {
-    const [server] = serverPids(L.mnt);
+    const [server] = serverPids(mount.L.mnt);
     expect(server).toBeDefined();
     const dd = spawn('dd', ['if=/dev/zero', `of=${m('big')}`, 'bs=1M', 'count=100000'], { stdio: 'ignore' });
-    await waitFor(() => fs.existsSync(path.join(L.upper, 'big')) && fs.statSync(path.join(L.upper, 'big')).size > 16 << 20, 30_000, 'dd to write');
+    await waitFor(() => fs.existsSync(path.join(mount.L.upper, 'big')) && fs.statSync(path.join(mount.L.upper, 'big')).size > 16 << 20, 30_000, 'dd to write');
     dd.kill('SIGKILL');
     await new Promise((r) => dd.once('exit', r));
     await fsp.writeFile(m('after-write'), 'still here');
     expect(await fsp.readFile(m('after-write'), 'utf8')).toBe('still here');
     expect((await fsp.stat(m('big'))).size).toBeGreaterThan(16 << 20);
-    await waitFor(() => openUnder(server!, L.upper).length === 0, 10_000, 'the killed writer\'s file to be closed');
+    await waitFor(() => openUnder(server!, mount.L.upper).length === 0, 10_000, 'the killed writer\'s file to be closed');
   });
 
   it('goes on answering after a reader is killed in the middle of a large read, and closes its file', async () => {
-    const [server] = serverPids(L.mnt);
+    const [server] = serverPids(mount.L.mnt);
     const reader = spawn('python3', ['-c', READ_FOREVER, m('big')], { stdio: ['ignore', 'pipe', 'ignore'] });
     await new Promise<void>((resolve) => reader.stdout!.once('data', () => resolve()));
     await new Promise((r) => setTimeout(r, 200));
     reader.kill('SIGKILL');
     await new Promise((r) => reader.once('exit', r));
-    expect((await fsp.readdir(L.mnt)).sort()).toContain('big');
+    expect((await fsp.readdir(mount.L.mnt)).sort()).toContain('big');
     expect(await fsp.readFile(m('lower.txt'), 'utf8')).toBe('from l2\n');
-    await waitFor(() => openUnder(server!, L.upper).length === 0, 10_000, 'the killed reader\'s file to be closed');
+    await waitFor(() => openUnder(server!, mount.L.upper).length === 0, 10_000, 'the killed reader\'s file to be closed');
   });
 
   it('unmounts cleanly afterwards: the server exits and leaves no mount', async () => {
-    const [server] = serverPids(L.mnt);
-    const r = await ufsmount(['-u', L.mnt]);
+    const [server] = serverPids(mount.L.mnt);
+    const r = await ufsmount(['-u', mount.L.mnt]);
     expect(r.code).toBe(0);
-    expect(mountedType(L.mnt)).toBeUndefined();
+    expect(mountedType(mount.L.mnt)).toBeUndefined();
     await waitFor(() => !alive(server!), 20_000, 'the server to exit');
   });
 });

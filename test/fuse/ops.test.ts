@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { binding, canMount, cleanupAll, fullBinding, makeLayers, mountedType, run, ufsmount, ufsmountForeground, waitFor, type Layers } from './helpers.js';
+import { binding, canMount, cleanupAll, fullBinding, makeLayers, mountedType, run, ufsmount, ufsmountForeground, waitFor, type Layers, mountLayersForSuite } from './helpers.js';
 
 afterAll(cleanupAll);
 
@@ -15,39 +15,29 @@ async function sh(script: string, cwd?: string): Promise<string> {
 }
 
 describe.skipIf(!canMount)('operations through a writable mount', () => {
-  let L: Layers;
-  let m: (rel: string) => string;
-
-  beforeAll(async () => {
-    L = await makeLayers();
-    m = (rel) => path.join(L.mnt, rel);
-    const r = await ufsmount(['-o', L.opts, L.mnt]);
-    if (r.code !== 0) throw new Error(r.stderr);
-  });
-  afterAll(async () => {
-    if (L && mountedType(L.mnt)) await ufsmount(['-u', L.mnt]);
-  });
+  const mount = mountLayersForSuite();
+  const m = mount.m;
 
   it('shows the merged tree (ls, find, cat)', async () => {
-    expect((await sh('ls -A', L.mnt)).split('\n').filter(Boolean).sort()).toEqual(['dir', 'link', 'lower.txt', 'shadowed.txt']);
-    expect((await sh('find . | sort', L.mnt)).split('\n').filter(Boolean)).toEqual([
+    expect((await sh('ls -A', mount.L.mnt)).split('\n').filter(Boolean).sort()).toEqual(['dir', 'link', 'lower.txt', 'shadowed.txt']);
+    expect((await sh('find . | sort', mount.L.mnt)).split('\n').filter(Boolean)).toEqual([
       '.', './dir', './dir/a', './dir/c', './dir/sub', './dir/sub/b', './link', './lower.txt', './shadowed.txt',
     ]);
-    expect(await sh('cat shadowed.txt link', L.mnt)).toBe('l1 version\nfrom l2\n');
+    expect(await sh('cat shadowed.txt link', mount.L.mnt)).toBe('l1 version\nfrom l2\n');
     expect(await fsp.readlink(m('link'))).toBe('lower.txt');
     // readdir hands the kernel each entry's type: find -type needs no stat of its own.
-    expect((await sh('find . -type d | sort', L.mnt)).split('\n').filter(Boolean)).toEqual(['.', './dir', './dir/sub']);
+    expect((await sh('find . -type d | sort', mount.L.mnt)).split('\n').filter(Boolean)).toEqual(['.', './dir', './dir/sub']);
     const dirents = await fsp.readdir(m('dir'), { withFileTypes: true });
     expect(dirents.map((d) => `${d.name}:${d.isDirectory() ? 'd' : d.isFile() ? 'f' : '?'}`).sort()).toEqual(['a:f', 'c:f', 'sub:d']);
   });
 
   it('writes new files and copies lower ones up on change, leaving the lower layers alone', async () => {
     await fsp.writeFile(m('new.txt'), 'new\n');
-    await sh('echo more >> new.txt && echo appended >> lower.txt', L.mnt);
+    await sh('echo more >> new.txt && echo appended >> lower.txt', mount.L.mnt);
     expect(await fsp.readFile(m('new.txt'), 'utf8')).toBe('new\nmore\n');
     expect(await fsp.readFile(m('lower.txt'), 'utf8')).toBe('from l2\nappended\n');
-    expect(await fsp.readFile(path.join(L.upper, 'lower.txt'), 'utf8')).toBe('from l2\nappended\n');
-    expect(await fsp.readFile(path.join(L.l2, 'lower.txt'), 'utf8')).toBe('from l2\n');
+    expect(await fsp.readFile(path.join(mount.L.upper, 'lower.txt'), 'utf8')).toBe('from l2\nappended\n');
+    expect(await fsp.readFile(path.join(mount.L.l2, 'lower.txt'), 'utf8')).toBe('from l2\n');
   });
 
   it('keeps an open file usable across its copy-up (read handle opened before a write elsewhere)', async () => {
@@ -62,21 +52,21 @@ describe.skipIf(!canMount)('operations through a writable mount', () => {
   });
 
   it('renames files and lower directories (mv), without EXDEV', async () => {
-    await sh('mv shadowed.txt moved.txt && mv dir renamed', L.mnt);
+    await sh('mv shadowed.txt moved.txt && mv dir renamed', mount.L.mnt);
     expect(fs.existsSync(m('shadowed.txt'))).toBe(false);
     expect(await fsp.readFile(m('moved.txt'), 'utf8')).toBe('l1 version\n');
     expect((await fsp.readdir(m('renamed'))).sort()).toEqual(['a', 'c', 'sub']);
     expect(await fsp.readFile(m('renamed/sub/b'), 'utf8')).toBe('b\n');
     expect(fs.existsSync(m('dir'))).toBe(false);
-    await sh('mv renamed dir && mv moved.txt shadowed.txt', L.mnt);
+    await sh('mv renamed dir && mv moved.txt shadowed.txt', mount.L.mnt);
     expect(await fsp.readFile(m('dir/sub/b'), 'utf8')).toBe('b\n');
   });
 
   it('copies trees in and removes merged trees (cp -r, rm -r), hiding lower entries', async () => {
-    await sh('cp -r dir copy && rm -r dir', L.mnt);
+    await sh('cp -r dir copy && rm -r dir', mount.L.mnt);
     expect(fs.existsSync(m('dir'))).toBe(false);
-    expect(await sh('cat copy/sub/b copy/c', L.mnt)).toBe('b\nc\n');
-    expect(fs.existsSync(path.join(L.l2, 'dir/sub/b'))).toBe(true);
+    expect(await sh('cat copy/sub/b copy/c', mount.L.mnt)).toBe('b\nc\n');
+    expect(fs.existsSync(path.join(mount.L.l2, 'dir/sub/b'))).toBe(true);
     await fsp.mkdir(m('dir'));
     expect(await fsp.readdir(m('dir'))).toEqual([]);
   });
@@ -94,7 +84,7 @@ describe.skipIf(!canMount)('operations through a writable mount', () => {
     await fsp.unlink(m('d1/d2/f'));
     expect((await fsp.stat(m('d1/hard'))).nlink).toBe(1);
     await fsp.rmdir(m('d1/d2'));
-    await sh('rm -r d1', L.mnt);
+    await sh('rm -r d1', mount.L.mnt);
     await expect(fsp.lstat(m('d1'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
@@ -117,12 +107,12 @@ describe.skipIf(!canMount)('operations through a writable mount', () => {
     // chmod of a lower-only file copies it up; the lower layer keeps its mode.
     await fsp.chmod(m('lower.txt'), 0o600);
     expect((await fsp.stat(m('lower.txt'))).mode & 0o777).toBe(0o600);
-    expect((await fsp.stat(path.join(L.l2, 'lower.txt'))).mode & 0o777).toBe(0o644);
+    expect((await fsp.stat(path.join(mount.L.l2, 'lower.txt'))).mode & 0o777).toBe(0o644);
   });
 
   it('sets atime and mtime together (touch -d)', async () => {
     await fsp.writeFile(m('times'), '');
-    await sh('touch -d "2001-02-03 04:05:06Z" times', L.mnt);
+    await sh('touch -d "2001-02-03 04:05:06Z" times', mount.L.mnt);
     const st = await fsp.stat(m('times'));
     expect(st.mtime.toISOString()).toBe('2001-02-03T04:05:06.000Z');
     expect(st.atime.toISOString()).toBe('2001-02-03T04:05:06.000Z');
@@ -136,7 +126,7 @@ describe.skipIf(!canMount)('operations through a writable mount', () => {
     let st = await fsp.stat(m('times2'));
     expect(st.atimeMs).toBe(1_000_000_250);
     expect(st.mtimeMs).toBe(2_000_000_500);
-    await sh('touch -m -d "2003-01-01 00:00:00Z" times2', L.mnt);
+    await sh('touch -m -d "2003-01-01 00:00:00Z" times2', mount.L.mnt);
     st = await fsp.stat(m('times2'));
     expect(st.atimeMs).toBe(1_000_000_250);
     expect(st.mtime.toISOString()).toBe('2003-01-01T00:00:00.000Z');
@@ -146,17 +136,17 @@ describe.skipIf(!canMount)('operations through a writable mount', () => {
   // microsecond and a double near 1e9 s is off by ~0.1 µs, so a naive sec + nsec/1e9 lands one µs low.
   (fullBinding ? it : it.skip)(`keeps sub-second times to the microsecond (${binding} binding)`, async () => {
     await fsp.writeFile(m('times3'), '');
-    await sh('touch -a -d "1973-03-03 09:46:40.1Z" times3 && touch -m -d "2026-11-30 12:00:00.123456789Z" times3', L.mnt);
-    const out = await sh('stat -c "%x|%y" times3', L.mnt);
+    await sh('touch -a -d "1973-03-03 09:46:40.1Z" times3 && touch -m -d "2026-11-30 12:00:00.123456789Z" times3', mount.L.mnt);
+    const out = await sh('stat -c "%x|%y" times3', mount.L.mnt);
     const [a, mt] = out.trim().split('|');
     expect(a).toMatch(/^1973-03-03 \d\d:46:40\.100000000 /);
     expect(mt).toMatch(/:00:00\.123457000 /);
-    await sh('touch -d "1960-01-01 00:00:00.5Z" times3', L.mnt);
-    expect((await sh('stat -c %y times3', L.mnt)).trim()).toMatch(/^19(59|60)-\d\d-\d\d \d\d:\d\d:00\.500000000 /);
+    await sh('touch -d "1960-01-01 00:00:00.5Z" times3', mount.L.mnt);
+    expect((await sh('stat -c %y times3', mount.L.mnt)).trim()).toMatch(/^19(59|60)-\d\d-\d\d \d\d:\d\d:00\.500000000 /);
   });
 
   it('makes fifos and device nodes (mknod)', async () => {
-    await sh('mkfifo fifo && mknod null c 1 3', L.mnt);
+    await sh('mkfifo fifo && mknod null c 1 3', mount.L.mnt);
     expect((await fsp.lstat(m('fifo'))).isFIFO()).toBe(true);
     const dev = await fsp.lstat(m('null'));
     expect(dev.isCharacterDevice()).toBe(true);
@@ -165,12 +155,12 @@ describe.skipIf(!canMount)('operations through a writable mount', () => {
 
   it('extended attributes (setfattr, getfattr, listing, removal)', async () => {
     await fsp.writeFile(m('xa'), '');
-    await sh('setfattr -n user.color -v blue xa && setfattr -n user.big -v 0x' + 'ab'.repeat(3000) + ' xa', L.mnt);
-    expect((await sh('getfattr --only-values -n user.color xa', L.mnt))).toBe('blue');
-    const list = await sh('getfattr -d -m - --absolute-names xa', L.mnt);
+    await sh('setfattr -n user.color -v blue xa && setfattr -n user.big -v 0x' + 'ab'.repeat(3000) + ' xa', mount.L.mnt);
+    expect((await sh('getfattr --only-values -n user.color xa', mount.L.mnt))).toBe('blue');
+    const list = await sh('getfattr -d -m - --absolute-names xa', mount.L.mnt);
     expect(list).toMatch(/user\.color="blue"/);
     expect(list).toMatch(/user\.big=/);
-    await sh('setfattr -x user.color xa', L.mnt);
+    await sh('setfattr -x user.color xa', mount.L.mnt);
     const r = await run('getfattr', ['-n', 'user.color', m('xa')]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/No such attribute/);
@@ -197,7 +187,7 @@ describe.skipIf(!canMount)('operations through a writable mount', () => {
     expect(Buffer.byteLength(m(file))).toBeGreaterThanOrEqual(4089);
     await fsp.writeFile(m(file), 'deep');
     expect(await fsp.readFile(m(file), 'utf8')).toBe('deep');
-    await sh('rm -r deep', L.mnt);
+    await sh('rm -r deep', mount.L.mnt);
   });
 
   it.skipIf(!fullBinding)('gives what other users create to them (allow_other mount, ufs binding)', async () => {
@@ -226,14 +216,14 @@ describe.skipIf(!canMount)('operations through a writable mount', () => {
   });
 
   it('statfs (df) answers', async () => {
-    const st = await fsp.statfs(L.mnt);
+    const st = await fsp.statfs(mount.L.mnt);
     expect(st.bsize).toBeGreaterThan(0);
     expect(st.blocks).toBeGreaterThan(0);
-    expect(await sh(`df -P "${L.mnt}" | tail -1`)).toMatch(/ufs/);
+    expect(await sh(`df -P "${mount.L.mnt}" | tail -1`)).toMatch(/ufs/);
   });
 
   it('large files through dd keep their bytes', async () => {
-    await sh('head -c 3000000 /dev/urandom > /tmp/ufs-fuse-src-$$ && dd if=/tmp/ufs-fuse-src-$$ of=big bs=1M status=none && cmp big /tmp/ufs-fuse-src-$$; s=$?; rm -f /tmp/ufs-fuse-src-$$; exit $s', L.mnt);
+    await sh('head -c 3000000 /dev/urandom > /tmp/ufs-fuse-src-$$ && dd if=/tmp/ufs-fuse-src-$$ of=big bs=1M status=none && cmp big /tmp/ufs-fuse-src-$$; s=$?; rm -f /tmp/ufs-fuse-src-$$; exit $s', mount.L.mnt);
     expect((await fsp.stat(m('big'))).size).toBe(3_000_000);
   });
 });
