@@ -196,12 +196,14 @@ export class UnionFs extends UnionReader implements HandleHost {
     const parts = ps.split('/').filter((c) => c !== '' && c !== '.');
     let first: string | undefined;
     let cur = '';
+    const last = `/${parts.filter((x) => x !== '..').join('/')}`;
+    const notDir = (): Error => fsError(cur === last ? 'EEXIST' : 'ENOTDIR', 'mkdir', ps);
     for (const c of parts) {
       cur = c === '..' ? cur.slice(0, Math.max(0, cur.lastIndexOf('/'))) : `${cur}/${c}`;
       if (c === '..') continue;
       try {
         const st = await this.stat(cur);
-        if (!st.isDirectory()) throw fsError(cur === `/${parts.filter((x) => x !== '..').join('/')}` ? 'EEXIST' : 'ENOTDIR', 'mkdir', ps);
+        if (!st.isDirectory()) throw notDir();
         continue;
       } catch (e) {
         if (!isErrno(e, 'ENOENT')) throw relabel(e, 'mkdir', ps);
@@ -211,6 +213,15 @@ export class UnionFs extends UnionReader implements HandleHost {
         first ??= cur;
       } catch (e) {
         if (!isErrno(e, 'EEXIST')) throw relabel(e, 'mkdir', ps);
+        // Made meanwhile, or a name stat cannot follow (a dangling symlink): stat decides, as in
+        // node:fs/promises (a dangling symlink gives ENOENT as the last component, ENOTDIR before it).
+        let st: fs.Stats;
+        try {
+          st = await this.stat(cur);
+        } catch (se) {
+          throw cur === last ? relabel(se, 'mkdir', ps) : notDir();
+        }
+        if (!st.isDirectory()) throw notDir();
       }
     }
     return first;

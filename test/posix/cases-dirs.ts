@@ -40,6 +40,18 @@ export const dirCases: PosixCase[] = [
     await expectCode(() => fs.mkdir(p('f'), { recursive: true }), 'EEXIST');
   }),
 
+  posixCase('recursive mkdir: ENOENT onto a dangling symlink, ENOTDIR through one; through a symlink to a directory works', async ({ fs, p }) => {
+    await fs.symlink('missing', p('dl'));
+    await expectCode(() => fs.mkdir(p('dl'), { recursive: true }), 'ENOENT');
+    await expectCode(() => fs.mkdir(p('dl/x'), { recursive: true }), 'ENOTDIR');
+    await expectCode(() => fs.mkdir(p('dl/x/y'), { recursive: true }), 'ENOTDIR');
+    await fs.mkdir(p('d'));
+    await fs.symlink('d', p('sd'));
+    expect(await fs.mkdir(p('sd/x/y'), { recursive: true })).toBe(p('sd/x'));
+    expect((await fs.stat(p('d/x/y'))).isDirectory()).toBe(true);
+    expect(await fs.readdir(p(''))).toEqual(expect.arrayContaining(['d', 'dl', 'sd']));
+  }),
+
   posixCase('rmdir removes an empty directory', async ({ fs, p }) => {
     await fs.mkdir(p('d'));
     await fs.rmdir(p('d'));
