@@ -5,6 +5,7 @@ import { mountAdapter, type BindingName } from './binding.js';
 import { mountAt, readMounts, unmount } from './mountinfo.js';
 import type { MountConfig } from './options.js';
 import type { FuseTarget } from './target.js';
+import { setSyncMetadata } from '../layers/dir-layer.js';
 
 /** How long the kernel may trust what it learned from a union that can never change (seconds). */
 export const IMMUTABLE_TIMEOUT = 86400;
@@ -87,6 +88,8 @@ function guardProcess(): void {
 export async function serve(config: MountConfig, mountpoint: string, target: FuseTarget): Promise<Server> {
   guardProcess();
   process.umask(0); // the kernel already applied the caller's umask to every mode we receive
+  // Layer metadata read synchronously (see setSyncMetadata); UFS_FUSE_ASYNC_METADATA=1 keeps libuv's pool.
+  setSyncMetadata(process.env.UFS_FUSE_ASYNC_METADATA !== '1');
   try {
     process.chdir('/'); // never keep a working directory inside anything we might mount over
   } catch { /* ignore */ }

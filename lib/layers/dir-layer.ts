@@ -60,6 +60,25 @@ class DirHandle implements LayerHandle {
   }
 }
 
+/**
+ * Metadata reads (lstat, readdir, readlink, xattrs) as synchronous system calls: a FUSE server
+ * answers requests one after another from a single JavaScript thread, and a hop through libuv's
+ * thread pool costs more than the call itself when the inode is cached (ufsmount turns this on;
+ * in-process users keep the asynchronous calls, which never block their event loop).
+ */
+let syncMetadata = false;
+export function setSyncMetadata(on: boolean): void {
+  syncMetadata = on;
+}
+
+function now<T>(f: () => T): Promise<T> {
+  try {
+    return Promise.resolve(f());
+  } catch (e) {
+    return Promise.reject(e as Error);
+  }
+}
+
 export class DirLayer implements Layer {
   readonly id: string;
   readonly root: string;
@@ -119,22 +138,24 @@ export class DirLayer implements Layer {
   }
 
   lstat(rel: string): Promise<fs.Stats> {
+    if (syncMetadata) return now(() => fs.lstatSync(this.os(rel)));
     return fsp.lstat(this.os(rel));
   }
 
   async readdir(rel: string): Promise<LayerDirent[]> {
-    const list = await fsp.readdir(this.os(rel), { withFileTypes: true });
+    const list = syncMetadata ? fs.readdirSync(this.os(rel), { withFileTypes: true }) : await fsp.readdir(this.os(rel), { withFileTypes: true });
     const out: LayerDirent[] = new Array(list.length);
     for (let i = 0; i < list.length; i++) {
       const d = list[i]!;
       let type = direntType(d);
-      if (type === 0) type = (await fsp.lstat(this.os(rel === '' ? d.name : `${rel}/${d.name}`))).mode & fs.constants.S_IFMT;
+      if (type === 0) type = (await this.lstat(rel === '' ? d.name : `${rel}/${d.name}`)).mode & fs.constants.S_IFMT;
       out[i] = { name: d.name, type };
     }
     return out;
   }
 
   readlink(rel: string): Promise<string> {
+    if (syncMetadata) return now(() => fs.readlinkSync(this.os(rel)));
     return fsp.readlink(this.os(rel));
   }
 
@@ -150,7 +171,7 @@ export class DirLayer implements Layer {
     const n = native();
     if (!n) return null;
     try {
-      return await n.lgetxattr(this.os(rel), name);
+      return await (syncMetadata ? now(() => n.lgetxattrSync(this.os(rel), name)) : n.lgetxattr(this.os(rel), name));
     } catch (e) {
       if (isErrno(e, 'ENODATA', 'ENOTSUP', 'EOPNOTSUPP')) return null;
       throw e;
@@ -161,7 +182,7 @@ export class DirLayer implements Layer {
     const n = native();
     if (!n) return [];
     try {
-      return await n.llistxattr(this.os(rel));
+      return await (syncMetadata ? now(() => n.llistxattrSync(this.os(rel))) : n.llistxattr(this.os(rel)));
     } catch (e) {
       if (isErrno(e, 'ENOTSUP', 'EOPNOTSUPP')) return [];
       throw e;

@@ -18,6 +18,17 @@ export async function getOverlayXattr(layer: Layer, rel: string, key: string): P
   return null;
 }
 
+/** getOverlayXattr, asking only for names in `names` (the file's xattr names; null: unknown, ask all). */
+async function overlayXattrIn(layer: Layer, rel: string, key: string, names: string[] | null): Promise<Buffer | null> {
+  if (names === null) return getOverlayXattr(layer, rel, key);
+  for (const prefix of OVERLAY_XATTR_PREFIXES) {
+    if (!names.includes(prefix + key)) continue;
+    const v = await layer.getxattr(rel, prefix + key);
+    if (v !== null) return v;
+  }
+  return null;
+}
+
 /** The namespace ufs writes overlay xattrs in: trusted.overlay. as root (what the kernel reads by default). */
 export function overlayXattrPrefix(): string {
   return process.getuid?.() === 0 ? 'trusted.overlay.' : 'user.overlay.';
@@ -38,6 +49,7 @@ export const overlayFormat: WhiteoutFormat = {
   usesXattrs: true,
 
   async readDir(layer: Layer, rel: string): Promise<LayerDirInfo> {
+    const xnames = layer.listxattr(rel).catch(() => null);
     const list = await layer.readdir(rel);
     const entries = new Map<string, number>();
     const whiteouts = new Set<string>();
@@ -53,9 +65,14 @@ export const overlayFormat: WhiteoutFormat = {
       }
     }
     await Promise.all(checks);
-    const opaqueVal = await getOverlayXattr(layer, rel, 'opaque');
+    // Only xattrs the directory has are read (its name list came with the listing): a cold
+    // directory costs one round of I/O, not one per overlay xattr name.
+    const names = await xnames;
+    const [opaqueVal, redirectVal] = await Promise.all([
+      overlayXattrIn(layer, rel, 'opaque', names),
+      rel === '' ? null : overlayXattrIn(layer, rel, 'redirect', names),
+    ]);
     const opaque = opaqueVal !== null && opaqueVal.toString() === 'y';
-    const redirectVal = rel === '' ? null : await getOverlayXattr(layer, rel, 'redirect');
     return { entries, whiteouts, opaque, redirect: redirectVal === null ? null : redirectVal.toString() };
   },
 
