@@ -192,11 +192,14 @@ export class FuseAdapter {
     return this.target.statfs(p);
   }
 
-  /** Entries with their attributes, '.' and '..' first. */
-  async readdir(p: string): Promise<Array<{ name: string; stats: StatsLike }>> {
+  /**
+   * Entries with their attributes, '.' and '..' first; with `xattrs`, also the entries' xattr
+   * names (for a binding that answers their getxattr/listxattr itself).
+   */
+  async readdir(p: string, xattrs = false): Promise<Array<{ name: string; stats: StatsLike; xattrs?: string[] }>> {
     checkNames(p);
     const [entries, self, parent] = await Promise.all([
-      this.target.readdirPlus(p),
+      this.target.readdirPlus(p, xattrs ? { xattrs } : undefined),
       this.target.lstat(p),
       p === '/' ? null : this.target.lstat(parentOf(p)),
     ]);

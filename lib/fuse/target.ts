@@ -17,7 +17,7 @@ export interface TargetHandle {
 export interface FuseTarget {
   lstat(path: string): Promise<fs.Stats>;
   access(path: string, mode?: number): Promise<void>;
-  readdirPlus(path: string): Promise<Array<{ name: string; stats: fs.Stats }>>;
+  readdirPlus(path: string, opts?: { xattrs?: boolean }): Promise<Array<{ name: string; stats: fs.Stats; xattrs?: string[] }>>;
   open(path: string, flags: number, mode?: number): Promise<TargetHandle>;
   mkdir(path: string, options: { mode: number }): Promise<unknown>;
   rmdir(path: string): Promise<void>;

@@ -24,7 +24,7 @@ interface UfsFuseLlAddon {
    * Answers a request; false when the answer did not reach the kernel (abandoned when the session
    * ended, answered EINTR for a killed caller, or the caller is gone): an open's handle is then ours to close.
    */
-  reply(req: unknown, result: number, x?: unknown, y?: unknown, z?: unknown): boolean;
+  reply(req: unknown, result: number, ...values: unknown[]): boolean;
   /**
    * Before an open of `fh` is answered: the layer file descriptor its READs are served from in C
    * (-1: in JavaScript). Returns the entry setFd changes.
@@ -32,8 +32,8 @@ interface UfsFuseLlAddon {
   openFd?(mount: unknown, fh: number, fd: number): unknown;
   /** The open file's reads use `fd` from now on (C reads its own duplicate: the old one may be closed at once). */
   setFd?(entry: unknown, fd: number): void;
-  /** [READs answered in C, READs handed to JavaScript]. */
-  readStats?(mount: unknown): [number, number];
+  /** [READs answered in C, READs handed to JavaScript, then per op of OPS: answered in C, handed to JavaScript]. */
+  readStats?(mount: unknown): number[];
 }
 
 // The operation numbers of ufs_fuse_ll.c's `enum op`, in order.
@@ -104,6 +104,8 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
     const fd = cReads ? a.watchFd(fh, (d) => addon.setFd!(entry, d)) : -1;
     entry = addon.openFd(mount.ref, fh, fd);
   };
+  // READDIR also sends the entries' xattr names when C keeps answers (its cache is on)
+  const keepXattrs = a.opts.attrCache !== false;
   return (op, req, uid, gid, pid, p, p2, x, y, z, w) => {
     const path = p ?? '';
     const caller: Caller = { uid, gid, pid };
@@ -157,13 +159,25 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
         case OP.RELEASE: return answer(a.release(x));
         case OP.FSYNC: return answer(a.fsync(x, y !== 0));
         case OP.READDIR:
-          return answer(a.readdir(path), (entries: Array<{ name: string; stats: StatsLike }>) => {
+          return answer(a.readdir(path, keepXattrs), (entries: Array<{ name: string; stats: StatsLike; xattrs?: string[] }>) => {
+            // ino and mode for the listing; every entry's attributes and xattr names (NUL-ended,
+            // at [offset, length] in one buffer; length -1: not known), so that C answers their
+            // lookups, getxattr and listxattr
             const meta = new Float64Array(entries.length * 2);
+            const stats = new Float64Array(entries.length * 16);
+            const xat = new Float64Array(entries.length * 2);
+            const blobs: string[] = [];
+            let at = 0;
             entries.forEach((e, i) => {
               meta[2 * i] = e.stats.ino;
               meta[2 * i + 1] = e.stats.mode;
+              stats.set(statArray(e.stats), 16 * i);
+              const b = e.xattrs?.map((n) => n + '\0').join('');
+              xat[2 * i] = at;
+              xat[2 * i + 1] = b === undefined ? -1 : Buffer.byteLength(b);
+              if (b) { blobs.push(b); at += Buffer.byteLength(b); }
             });
-            addon.reply(req, 0, entries.map((e) => e.name), meta);
+            addon.reply(req, 0, entries.map((e) => e.name), meta, stats, Buffer.from(blobs.join('')), xat);
           });
         case OP.STATFS:
           return answer(a.statfs(path), (s: Parameters<typeof toFuseStatfs>[0]) => {
@@ -194,13 +208,17 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
   };
 }
 
-/** UFS_FUSE_STATS=FILE: at the mount's end, {"readsC": n, "readsJs": n} is written there (tests). */
+/**
+ * UFS_FUSE_STATS=FILE: at the mount's end, {"readsC": n, "readsJs": n, "ops": {"LOOKUP": [in C, in
+ * JavaScript], ...}} is written there (tests; ops answered in C from kept answers are counted too).
+ */
 function writeStats(addon: UfsFuseLlAddon, ref: unknown): void {
   const file = process.env.UFS_FUSE_STATS;
   if (!file || !addon.readStats || ref === undefined) return;
-  const [readsC, readsJs] = addon.readStats(ref);
+  const [readsC, readsJs, ...perOp] = addon.readStats(ref);
+  const ops = Object.fromEntries(OPS.map((n, i) => [n, [perOp[2 * i] ?? 0, perOp[2 * i + 1] ?? 0]]));
   try {
-    writeFileSync(file, JSON.stringify({ readsC, readsJs }) + '\n');
+    writeFileSync(file, JSON.stringify({ readsC, readsJs, ops }) + '\n');
   } catch { /* a test's file: nothing to do */ }
 }
 

@@ -109,6 +109,7 @@ void submit(lreq_t *r) {
     r->gen = gen_now(m);
   }
   if (r->req) {
+    __atomic_add_fetch(&m->in_js[r->op], 1, __ATOMIC_RELAXED);
     pthread_mutex_lock(&m->qlock);
     r->next = m->pending;
     if (m->pending) m->pending->prev = r;

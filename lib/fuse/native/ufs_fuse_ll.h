@@ -32,6 +32,12 @@ typedef struct dirh {               /* an open directory: its listing, loaded by
   uint32_t *modes;
   uint32_t n;
   int loaded;
+  /* Kept on a node only: every entry's attributes and the entries in name order, so that lookups
+     of listed names are answered in C (NULL when JavaScript did not send the attributes). */
+  struct stat *sts;
+  uint32_t *order;
+  char *xblob;                      /* every entry's xattr names, NUL-ended, at xat[2i] (length */
+  double *xat;                      /* xat[2i+1], -1: not known) */
 } dirh_t;
 
 typedef struct xent {               /* a kept xattr answer: name (NULL: the list), bytes or -errno */
@@ -55,6 +61,7 @@ typedef struct node {
   struct stat st;                  /* getattr / lookup answer */
   xent_t *xs;
   dirh_t *list;                    /* readdir answer */
+  char *link;                      /* readlink answer */
 } node_t;
 
 #define BUCKETS 65536
@@ -89,7 +96,11 @@ typedef struct mount_state {
   int replying;                    /* answers being passed to libfuse right now */
   int ended;                       /* the session is over */
   struct fds *fds;                 /* open files' descriptors for reads served in C (ufs_ll_fds.c) */
+  uint64_t in_c[OP_EXIT + 1];      /* per op: requests answered in C / handed to JavaScript (readStats) */
+  uint64_t in_js[OP_EXIT + 1];
 } mount_state_t;
+
+#define COUNT_C(m, op) __atomic_add_fetch(&(m)->in_c[op], 1, __ATOMIC_RELAXED)
 
 struct lreq {
   int op;
@@ -124,12 +135,16 @@ char *path_of(table_t *t, uint64_t id, const char *child);
 void node_add_fh(node_t *n, uint64_t fh);
 void node_drop_fh(table_t *t, node_t *n, uint64_t fh);
 void dirh_clear(dirh_t *d);
-int dirh_copy(dirh_t *to, const dirh_t *from);
+int dirh_copy(dirh_t *to, const dirh_t *from);   /* names, inos and modes */
+/* takes sts (n entries) and xblob/xat (may be NULL), sorts names; -1 (all freed): not kept */
+int dirh_index(dirh_t *d, struct stat *sts, char *xblob, double *xat);
+int64_t dirh_find(const dirh_t *d, const char *name);   /* a listed name's index, or -1 */
 /* the answers kept per node: cnode/keep_on with t->lock held; the others take it */
 uint64_t gen_now(mount_state_t *m);
 node_t *cnode(mount_state_t *m, uint64_t id);
 node_t *keep_on(lreq_t *r, uint64_t id);
 void keep_xattr(lreq_t *r, const char *name, int res, const void *data, size_t len);
+void node_keep_xattr(node_t *n, const char *name, int res, const void *data, size_t len);   /* lock held */
 int cached_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 
 /* ufs_ll_ops.c */

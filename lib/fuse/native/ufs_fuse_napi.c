@@ -27,10 +27,7 @@ int ufs_get_f64(napi_env env, napi_value v, double **out, size_t *n) {
   return 0;
 }
 
-int ufs_fill_stat(napi_env env, napi_value v, struct stat *st) {
-  double *s;
-  size_t n;
-  if (ufs_get_f64(env, v, &s, &n) != 0 || n < 16) return -1;
+void ufs_stat_from(const double *s, struct stat *st) {
   memset(st, 0, sizeof *st);
   st->st_mode = (mode_t)s[0]; st->st_uid = (uid_t)s[1]; st->st_gid = (gid_t)s[2]; st->st_size = (off_t)s[3];
   st->st_dev = (dev_t)s[4]; st->st_nlink = (nlink_t)s[5]; st->st_ino = (ino_t)s[6]; st->st_rdev = (dev_t)s[7];
@@ -38,6 +35,13 @@ int ufs_fill_stat(napi_env env, napi_value v, struct stat *st) {
   st->st_atim.tv_sec = (time_t)s[10]; st->st_atim.tv_nsec = (long)s[11];
   st->st_mtim.tv_sec = (time_t)s[12]; st->st_mtim.tv_nsec = (long)s[13];
   st->st_ctim.tv_sec = (time_t)s[14]; st->st_ctim.tv_nsec = (long)s[15];
+}
+
+int ufs_fill_stat(napi_env env, napi_value v, struct stat *st) {
+  double *s;
+  size_t n;
+  if (ufs_get_f64(env, v, &s, &n) != 0 || n < 16) return -1;
+  ufs_stat_from(s, st);
   return 0;
 }
 

@@ -17,6 +17,7 @@ napi_value ufs_num(napi_env env, double d);
 int ufs_get_f64(napi_env env, napi_value v, double **out, size_t *n);
 /* struct stat from the 16 doubles of lib/fuse/ufs-binding.ts statArray(); -1 when malformed. */
 int ufs_fill_stat(napi_env env, napi_value v, struct stat *st);
+void ufs_stat_from(const double *s, struct stat *st);   /* the same from 16 doubles */
 /* struct statvfs from [bsize, frsize, blocks, bfree, bavail, files, ffree, favail, fsid, flag, namemax]. */
 int ufs_fill_statvfs(napi_env env, napi_value v, struct statvfs *s);
 /* The handler's first arguments, as both bindings pass them: (op, request, uid, gid, pid, path),

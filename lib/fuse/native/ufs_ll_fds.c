@@ -199,7 +199,8 @@ napi_value js_set_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* readStats(mount) -> [reads answered in C, reads handed to JavaScript]. */
+/* readStats(mount) -> [reads answered in C, reads handed to JavaScript, then for each op of enum op
+   in order: requests answered in C, requests handed to JavaScript]. */
 napi_value js_read_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -210,8 +211,12 @@ napi_value js_read_stats(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value arr;
-  napi_create_array_with_length(env, 2, &arr);
+  napi_create_array_with_length(env, 2 + 2 * (OP_EXIT + 1), &arr);
   napi_set_element(env, arr, 0, ufs_num(env, (double)__atomic_load_n(&m->fds->reads_c, __ATOMIC_RELAXED)));
   napi_set_element(env, arr, 1, ufs_num(env, (double)__atomic_load_n(&m->fds->reads_js, __ATOMIC_RELAXED)));
+  for (int op = 0; op <= OP_EXIT; op++) {
+    napi_set_element(env, arr, 2 + 2 * op, ufs_num(env, (double)__atomic_load_n(&m->in_c[op], __ATOMIC_RELAXED)));
+    napi_set_element(env, arr, 3 + 2 * op, ufs_num(env, (double)__atomic_load_n(&m->in_js[op], __ATOMIC_RELAXED)));
+  }
   return arr;
 }

@@ -89,7 +89,44 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   submit(r);
 }
 
+/* A lookup of a name in the kept listing of its directory (with attributes: readdir fills them,
+   so a walk's lookups after a readdir never reach JavaScript); 1 when answered. The listing is
+   valid only in its generation (cnode), as getattr's kept answers are. */
+static int listed_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  mount_state_t *m = fuse_req_userdata(req);
+  if (!m->cache_on || (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))) return 0;
+  table_t *t = m->t;
+  struct fuse_entry_param e;
+  memset(&e, 0, sizeof e);
+  pthread_mutex_lock(&t->lock);
+  node_t *p = cnode(m, parent);
+  dirh_t *l = p ? p->list : NULL;
+  int64_t i = l ? dirh_find(l, name) : -1;
+  if (i >= 0) {
+    e.attr = l->sts[i];
+    e.ino = attach(t, parent, name, &e.attr);
+    node_t *k = e.ino ? cnode(m, e.ino) : NULL;
+    if (k) {
+      k->st = e.attr; k->has_st = 1;
+      if (l->xat && l->xat[2 * i + 1] >= 0)   /* its xattr names: listxattr, and ENODATA for others */
+        node_keep_xattr(k, NULL, 0, l->xblob + (size_t)l->xat[2 * i], (size_t)l->xat[2 * i + 1]);
+    }
+  }
+  pthread_mutex_unlock(&t->lock);
+  if (!e.ino) return 0;
+  e.attr_timeout = m->attr_to;
+  e.entry_timeout = m->entry_to;
+  COUNT_C(m, OP_LOOKUP);
+  if (fuse_reply_entry(req, &e) != 0) {   /* the kernel did not take the reference */
+    pthread_mutex_lock(&t->lock);
+    forget_one(t, e.ino, 1);
+    pthread_mutex_unlock(&t->lock);
+  }
+  return 1;
+}
+
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  if (listed_lookup(req, parent, name)) return;
   lreq_t *r = entry_req(req, OP_LOOKUP, parent, name);
   if (r) submit(r);
 }
@@ -119,7 +156,7 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     int hit = n && n->has_st;
     if (hit) st = n->st;
     pthread_mutex_unlock(&m->t->lock);
-    if (hit) { fuse_reply_attr(req, &st, m->attr_to); return; }
+    if (hit) { COUNT_C(m, OP_GETATTR); fuse_reply_attr(req, &st, m->attr_to); return; }
   }
   lreq_t *r = new_req(req, OP_GETATTR);
   if (!r) return;
@@ -152,7 +189,18 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
   submit(r);
 }
 
-static void ll_readlink(fuse_req_t req, fuse_ino_t ino) { lreq_t *r = node_req(req, OP_READLINK, ino); if (r) submit(r); }
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino) {
+  mount_state_t *m = fuse_req_userdata(req);
+  if (m->cache_on) {
+    pthread_mutex_lock(&m->t->lock);
+    node_t *n = cnode(m, ino);
+    char *link = n && n->link ? strdup(n->link) : NULL;
+    pthread_mutex_unlock(&m->t->lock);
+    if (link) { COUNT_C(m, OP_READLINK); fuse_reply_readlink(req, link); free(link); return; }
+  }
+  lreq_t *r = node_req(req, OP_READLINK, ino);
+  if (r) submit(r);
+}
 
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
   lreq_t *r = entry_req(req, OP_MKNOD, parent, name);
@@ -235,11 +283,24 @@ static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
   lreq_t *r = new_req(req, OP_FSYNC);
   if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = datasync; submit(r); }
 }
+/* fuse_open_out of the kernel's protocol (7.28+ flags), which libfuse 2's fuse_reply_open cannot fill */
+struct open_out { uint64_t fh; uint32_t open_flags; uint32_t padding; };
+#define OPEN_KEEP_CACHE (1u << 1)
+#define OPEN_CACHE_DIR (1u << 3)
+
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   (void)ino;
+  mount_state_t *m = fuse_req_userdata(req);
   dirh_t *d = calloc(1, sizeof *d);
   if (!d) { fuse_reply_err(req, ENOMEM); return; }
   fi->fh = (uint64_t)(uintptr_t)d;
+  if (m->cache_on) {
+    /* The kernel keeps the listing across opens (as it keeps entries and attributes): it drops it
+       itself when a change it makes goes through this directory, or its mtime changes. */
+    struct open_out o = { fi->fh, OPEN_KEEP_CACHE | OPEN_CACHE_DIR, 0 };
+    if (fuse_reply_buf(req, (const char *)&o, sizeof o) != 0) free(d);
+    return;
+  }
   if (fuse_reply_open(req, fi) != 0) free(d);
 }
 
@@ -271,7 +332,7 @@ static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
     int hit = n && n->list;
     if (hit) { dirh_clear(d); hit = dirh_copy(d, n->list) == 0; }
     pthread_mutex_unlock(&m->t->lock);
-    if (hit) { serve_dir(req, d, size, off); return; }
+    if (hit) { COUNT_C(m, OP_READDIR); serve_dir(req, d, size, off); return; }
   }
   lreq_t *r = node_req(req, OP_READDIR, ino);
   if (r) { r->dh = d; r->n[0] = (double)size; r->n[1] = (double)off; submit(r); }
@@ -299,7 +360,8 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
   submit(r);
 }
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
-  if (cached_xattr(req, ino, name, size)) return;
+  mount_state_t *m = fuse_req_userdata(req);   /* not after an answer: it frees req */
+  if (cached_xattr(req, ino, name, size)) { COUNT_C(m, OP_GETXATTR); return; }
   lreq_t *r = node_req(req, OP_GETXATTR, ino);
   if (!r) return;
   if (!(r->path2 = strdup(name))) { refuse(r, ENOMEM); return; }
@@ -307,7 +369,8 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
   submit(r);
 }
 static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  if (cached_xattr(req, ino, NULL, size)) return;
+  mount_state_t *m = fuse_req_userdata(req);
+  if (cached_xattr(req, ino, NULL, size)) { COUNT_C(m, OP_LISTXATTR); return; }
   lreq_t *r = node_req(req, OP_LISTXATTR, ino);
   if (r) { r->len = size; submit(r); }
 }

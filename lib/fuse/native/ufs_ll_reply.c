@@ -135,8 +135,8 @@ static void keep_names(napi_env env, lreq_t *r, size_t argc, napi_value *argv) {
    the session's end or answered EINTR after an interrupt, or its caller is gone; an open or create
    answered false leaves its handle to JavaScript to close. */
 napi_value js_reply(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   lreq_t *r;
   if (argc < 2 || napi_get_value_external(env, argv[0], (void **)&r) != napi_ok || r == NULL) {
@@ -212,6 +212,10 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
       char *buf = NULL;
       if (argc >= 3 && napi_get_value_string_utf8(env, argv[2], NULL, 0, &len) == napi_ok && (buf = malloc(len + 1))) {
         napi_get_value_string_utf8(env, argv[2], buf, len + 1, &len);
+        pthread_mutex_lock(&m->t->lock);
+        node_t *k = keep_on(r, r->ino);
+        if (k && !k->link) k->link = strdup(buf);
+        pthread_mutex_unlock(&m->t->lock);
         fuse_reply_readlink(req, buf);
       } else fuse_reply_err(req, EIO);
       free(buf);
@@ -289,10 +293,35 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
       dh->loaded = 1;
       /* kept before the answer: once the kernel has it, the directory may be closed (releasedir
          frees dh on a worker thread) */
+      /* Optional, kept for lookups, getxattr and listxattr answered in C: argv[4] the entries'
+         attributes (16 doubles each), argv[5] their xattr names, at argv[6] [offset, length]. */
+      struct stat *sts = NULL;
+      char *xblob = NULL;
+      double *xat = NULL, *sd, *xd;
+      size_t sn, xn;
+      void *bd;
+      if (argc >= 5 && dh->n == count && ufs_get_f64(env, argv[4], &sd, &sn) == 0 && sn >= 16 * (size_t)count &&
+          (sts = malloc((count ? count : 1) * sizeof *sts)))
+        for (uint32_t i = 0; i < count; i++) ufs_stat_from(sd + 16 * (size_t)i, &sts[i]);
+      if (sts && argc >= 7 && napi_get_buffer_info(env, argv[5], &bd, &sn) == napi_ok &&
+          ufs_get_f64(env, argv[6], &xd, &xn) == 0 && xn >= 2 * (size_t)count &&
+          (xblob = malloc(sn ? sn : 1)) && (xat = malloc((count ? 2 * count : 1) * sizeof *xat))) {
+        memcpy(xblob, bd, sn);
+        for (uint32_t i = 0; i < count; i++) {   /* each range within the buffer, or unknown */
+          int ok = xd[2 * i + 1] >= 0 && xd[2 * i] >= 0 && xd[2 * i] + xd[2 * i + 1] <= (double)sn;
+          xat[2 * i] = ok ? xd[2 * i] : 0;
+          xat[2 * i + 1] = ok ? xd[2 * i + 1] : -1;
+        }
+      } else { free(xblob); xblob = NULL; }
       pthread_mutex_lock(&m->t->lock);
       node_t *k = keep_on(r, r->ino);
       if (k && !k->list && (k->list = calloc(1, sizeof *k->list)) && dirh_copy(k->list, dh) != 0) { free(k->list); k->list = NULL; }
+      if (k && sts && k->list && !k->list->sts) {
+        dirh_index(k->list, sts, xblob, xat);
+        sts = NULL; xblob = NULL; xat = NULL;
+      }
       pthread_mutex_unlock(&m->t->lock);
+      free(sts); free(xblob); free(xat);
       serve_dir(req, dh, (size_t)r->n[0], (off_t)r->n[1]);
       break;
     }

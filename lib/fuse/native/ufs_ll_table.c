@@ -4,6 +4,7 @@
 // unlink, rmdir and link move, drop and add names. A node lives while the kernel holds it (nlookup),
 // a name of another node sits under it (refs) or it has open handles. Also the answers kept per node
 // (getattr, readdir, xattrs), valid for one generation of the mount (see below).
+#define _GNU_SOURCE                 /* qsort_r */
 #include "ufs_fuse_ll.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -190,8 +191,38 @@ void name_move(table_t *t, lname_t *l, uint64_t parent, const char *name) {
 
 void dirh_clear(dirh_t *d) {
   for (uint32_t i = 0; i < d->n; i++) free(d->names[i]);
-  free(d->names); free(d->inos); free(d->modes);
-  d->names = NULL; d->inos = NULL; d->modes = NULL; d->n = 0; d->loaded = 0;
+  free(d->names); free(d->inos); free(d->modes); free(d->sts); free(d->order); free(d->xblob); free(d->xat);
+  d->names = NULL; d->inos = NULL; d->modes = NULL; d->n = 0; d->loaded = 0; d->sts = NULL; d->order = NULL;
+  d->xblob = NULL; d->xat = NULL;
+}
+
+static int by_name(const void *a, const void *b, void *names) {
+  char **nm = names;
+  return strcmp(nm[*(const uint32_t *)a], nm[*(const uint32_t *)b]);
+}
+
+int dirh_index(dirh_t *d, struct stat *sts, char *xblob, double *xat) {
+  uint32_t *order = malloc((d->n ? d->n : 1) * sizeof *order);
+  if (!order) { free(sts); free(xblob); free(xat); return -1; }
+  for (uint32_t i = 0; i < d->n; i++) order[i] = i;
+  qsort_r(order, d->n, sizeof *order, by_name, d->names);
+  free(d->sts); free(d->order); free(d->xblob); free(d->xat);
+  d->sts = sts; d->order = order;
+  d->xblob = xblob; d->xat = xblob ? xat : NULL;
+  if (!xblob) free(xat);
+  return 0;
+}
+
+int64_t dirh_find(const dirh_t *d, const char *name) {
+  if (!d->order || !d->sts) return -1;
+  uint32_t lo = 0, hi = d->n;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2, i = d->order[mid];
+    int c = strcmp(d->names[i], name);
+    if (c == 0) return i;
+    if (c < 0) lo = mid + 1; else hi = mid;
+  }
+  return -1;
 }
 
 
@@ -223,6 +254,7 @@ uint64_t gen_now(mount_state_t *m) { return __atomic_load_n(&m->gen, __ATOMIC_SE
 static void node_cache_drop(node_t *n) {
   while (n->xs) { xent_t *x = n->xs; n->xs = x->next; free(x->name); free(x->blob); free(x); }
   if (n->list) { dirh_clear(n->list); free(n->list); n->list = NULL; }
+  free(n->link); n->link = NULL;
   n->has_st = 0;
 }
 
@@ -247,17 +279,20 @@ static xent_t *xent_find(node_t *n, const char *name) {
   return x;
 }
 
+void node_keep_xattr(node_t *n, const char *name, int res, const void *data, size_t len) {
+  if (xent_find(n, name)) return;
+  xent_t *x = calloc(1, sizeof *x);
+  if (x && (!name || (x->name = strdup(name))) && (len == 0 || (x->blob = malloc(len)))) {
+    if (len) memcpy(x->blob, data, len);
+    x->len = len; x->res = res;
+    x->next = n->xs; n->xs = x;
+  } else if (x) { free(x->name); free(x); }
+}
+
 void keep_xattr(lreq_t *r, const char *name, int res, const void *data, size_t len) {
   pthread_mutex_lock(&r->m->t->lock);
   node_t *n = keep_on(r, r->ino);
-  if (n && !xent_find(n, name)) {
-    xent_t *x = calloc(1, sizeof *x);
-    if (x && (!name || (x->name = strdup(name))) && (len == 0 || (x->blob = malloc(len)))) {
-      if (len) memcpy(x->blob, data, len);
-      x->len = len; x->res = res;
-      x->next = n->xs; n->xs = x;
-    } else if (x) { free(x->name); free(x); }
-  }
+  if (n) node_keep_xattr(n, name, res, data, len);
   pthread_mutex_unlock(&r->m->t->lock);
 }
 
