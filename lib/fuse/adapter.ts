@@ -273,6 +273,7 @@ export class FuseAdapter {
     return (await this.handles.get(fh).write(buf, 0, len, pos)).bytesWritten;
   }
 
+  /** Checks the handle only (writes are not buffered); ufs-ll answers FLUSH of a handle it knows itself. */
   async flush(fh: number): Promise<void> {
     this.handles.get(fh);
   }

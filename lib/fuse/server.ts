@@ -90,6 +90,9 @@ export async function serve(config: MountConfig, mountpoint: string, target: Fus
   process.umask(0); // the kernel already applied the caller's umask to every mode we receive
   // Layer metadata read synchronously (see setSyncMetadata); UFS_FUSE_ASYNC_METADATA=1 keeps libuv's pool.
   setSyncMetadata(process.env.UFS_FUSE_ASYNC_METADATA !== '1');
+  // Errors are answers here (ENOENT, ENODATA... by the thousand): no stack traces to capture for
+  // them, except when debugging (-d).
+  if (!config.debug) Error.stackTraceLimit = 0;
   try {
     process.chdir('/'); // never keep a working directory inside anything we might mount over
   } catch { /* ignore */ }

@@ -61,14 +61,50 @@ class DirHandle implements LayerHandle {
 }
 
 /**
- * Metadata reads (lstat, readdir, readlink, xattrs) as synchronous system calls: a FUSE server
- * answers requests one after another from a single JavaScript thread, and a hop through libuv's
- * thread pool costs more than the call itself when the inode is cached (ufsmount turns this on;
- * in-process users keep the asynchronous calls, which never block their event loop).
+ * Synchronous system calls for everything but data copies and fsync: metadata reads and changes,
+ * opens, and open files' reads, writes and attribute changes. A FUSE server answers requests from a
+ * single JavaScript thread, and a hop through libuv's thread pool costs more than the call itself
+ * on a local filesystem (ufsmount turns this on; in-process users keep the asynchronous calls,
+ * which never block their event loop).
  */
 let syncMetadata = false;
 export function setSyncMetadata(on: boolean): void {
   syncMetadata = on;
+}
+
+/** An open layer file on a plain descriptor with synchronous calls (setSyncMetadata). */
+class SyncFdHandle implements LayerHandle {
+  constructor(readonly fd: number) {}
+  read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return now(() => fs.readSync(this.fd, buf, offset, length, position));
+  }
+  write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return now(() => fs.writeSync(this.fd, buf, offset, length, position));
+  }
+  stat(): Promise<fs.Stats> {
+    return now(() => fs.fstatSync(this.fd));
+  }
+  truncate(len: number): Promise<void> {
+    return now(() => fs.ftruncateSync(this.fd, len));
+  }
+  sync(): Promise<void> {
+    return new Promise((ok, fail) => fs.fsync(this.fd, (e) => (e ? fail(e) : ok())));
+  }
+  datasync(): Promise<void> {
+    return new Promise((ok, fail) => fs.fdatasync(this.fd, (e) => (e ? fail(e) : ok())));
+  }
+  chmod(mode: number): Promise<void> {
+    return now(() => fs.fchmodSync(this.fd, mode));
+  }
+  chown(uid: number, gid: number): Promise<void> {
+    return now(() => fs.fchownSync(this.fd, uid, gid));
+  }
+  utimes(atime: number | Date, mtime: number | Date): Promise<void> {
+    return now(() => fs.futimesSync(this.fd, nodeTime(atime), nodeTime(mtime)));
+  }
+  close(): Promise<void> {
+    return now(() => fs.closeSync(this.fd));
+  }
 }
 
 function now<T>(f: () => T): Promise<T> {
@@ -160,6 +196,7 @@ export class DirLayer implements Layer {
   }
 
   async open(rel: string, flags: number, mode?: number): Promise<LayerHandle> {
+    if (syncMetadata) return new SyncFdHandle(fs.openSync(this.os(rel), flags, mode));
     return new DirHandle(await fsp.open(this.os(rel), flags, mode));
   }
 
@@ -190,27 +227,33 @@ export class DirLayer implements Layer {
   }
 
   mkdir(rel: string, mode: number): Promise<void> {
+    if (syncMetadata) return now(() => void fs.mkdirSync(this.os(rel), mode));
     return fsp.mkdir(this.os(rel), mode) as Promise<unknown> as Promise<void>;
   }
   rmdir(rel: string): Promise<void> {
+    if (syncMetadata) return now(() => fs.rmdirSync(this.os(rel)));
     return fsp.rmdir(this.os(rel));
   }
   unlink(rel: string): Promise<void> {
+    if (syncMetadata) return now(() => fs.unlinkSync(this.os(rel)));
     return fsp.unlink(this.os(rel));
   }
   rename(from: string, to: string): Promise<void> {
+    if (syncMetadata) return now(() => fs.renameSync(this.os(from), this.os(to)));
     return fsp.rename(this.os(from), this.os(to));
   }
   link(existing: string, rel: string): Promise<void> {
+    if (syncMetadata) return now(() => fs.linkSync(this.os(existing), this.os(rel)));
     return fsp.link(this.os(existing), this.os(rel));
   }
   symlink(target: string, rel: string): Promise<void> {
+    if (syncMetadata) return now(() => fs.symlinkSync(target, this.os(rel)));
     return fsp.symlink(target, this.os(rel));
   }
   async mknod(rel: string, mode: number, dev: number): Promise<void> {
     const type = mode & fs.constants.S_IFMT;
     const n = native();
-    if (n) return n.mknod(this.os(rel), mode, dev);
+    if (n) return syncMetadata ? now(() => n.mknodSync(this.os(rel), mode, dev)) : n.mknod(this.os(rel), mode, dev);
     warnNoNativeOnce('mknod is unavailable');
     if (type === S_IFREG || type === 0) {
       const h = await fsp.open(this.os(rel), 'wx', mode & 0o7777);
@@ -219,15 +262,19 @@ export class DirLayer implements Layer {
     throw fsError('ENOSYS', 'mknod', rel, undefined, 'mknod needs the native addon');
   }
   chmod(rel: string, mode: number): Promise<void> {
+    if (syncMetadata) return now(() => fs.chmodSync(this.os(rel), mode));
     return fsp.chmod(this.os(rel), mode);
   }
   lchown(rel: string, uid: number, gid: number): Promise<void> {
+    if (syncMetadata) return now(() => fs.lchownSync(this.os(rel), uid, gid));
     return fsp.lchown(this.os(rel), uid, gid);
   }
   lutimes(rel: string, atime: number | Date, mtime: number | Date): Promise<void> {
+    if (syncMetadata) return now(() => fs.lutimesSync(this.os(rel), nodeTime(atime), nodeTime(mtime)));
     return fsp.lutimes(this.os(rel), nodeTime(atime), nodeTime(mtime));
   }
   truncate(rel: string, len: number): Promise<void> {
+    if (syncMetadata) return now(() => fs.truncateSync(this.os(rel), len));
     return fsp.truncate(this.os(rel), len);
   }
   async setxattr(rel: string, name: string, value: Buffer, flags = 0): Promise<void> {
@@ -236,12 +283,12 @@ export class DirLayer implements Layer {
       warnNoNativeOnce('xattrs are unavailable');
       throw fsError('ENOTSUP', 'setxattr', rel, undefined, 'xattrs need the native addon');
     }
-    return n.lsetxattr(this.os(rel), name, value, flags);
+    return syncMetadata ? now(() => n.lsetxattrSync(this.os(rel), name, value, flags)) : n.lsetxattr(this.os(rel), name, value, flags);
   }
   async removexattr(rel: string, name: string): Promise<void> {
     const n = native();
     if (!n) throw fsError('ENOTSUP', 'removexattr', rel, undefined, 'xattrs need the native addon');
-    return n.lremovexattr(this.os(rel), name);
+    return syncMetadata ? now(() => n.lremovexattrSync(this.os(rel), name)) : n.lremovexattr(this.os(rel), name);
   }
   async copyFileFrom(from: Layer, src: string, rel: string): Promise<void> {
     if (from instanceof DirLayer) {
