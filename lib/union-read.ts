@@ -17,6 +17,8 @@ export type ReaddirOptions = { withFileTypes?: boolean; encoding?: BufferEncodin
 export interface DirentWithStats {
   name: string;
   stats: fs.Stats;
+  /** The entry's extended attribute names, as listxattr gives them (only when asked: `{ xattrs: true }`). */
+  xattrs?: string[];
 }
 
 export abstract class UnionReader {
@@ -135,16 +137,26 @@ export abstract class UnionReader {
     return types ? dirents : names;
   }
 
-  /** Names with their attributes, in one call (what a FUSE readdirplus wants). */
-  async readdirPlus(p: fs.PathLike): Promise<DirentWithStats[]> {
+  /**
+   * Names with their attributes, in one call (what a FUSE readdirplus wants); with `{ xattrs: true }`
+   * also each entry's extended attribute names (an entry whose names cannot be read has none given).
+   */
+  async readdirPlus(p: fs.PathLike, opts?: { xattrs?: boolean }): Promise<DirentWithStats[]> {
     this.live();
     const { data } = await this.dirData(p, 'scandir');
     const entries = [...data.entries];
     const stats = await Promise.all(entries.map(([, e]) => this.core.statEntry(e).catch(() => null)));
+    const format = this.core.format;
+    const xattrs = opts?.xattrs
+      ? await Promise.all(entries.map(([, e], i) => stats[i]
+        ? this.core.layer(e.layer).listxattr(e.rel).then((l) => l.filter((n) => !format.isPrivateXattr(n)), () => undefined)
+        : undefined))
+      : [];
     const out: DirentWithStats[] = [];
     entries.forEach(([name], i) => {
       const s = stats[i];
-      if (s) out.push({ name, stats: s });
+      const x = xattrs[i];
+      if (s) out.push(x ? { name, stats: s, xattrs: x } : { name, stats: s });
     });
     return out;
   }
