@@ -190,6 +190,19 @@ export class UnionCore {
     return t;
   }
 
+  private readonly lowerXattrNames = new LRUCache<string, string[]>({ max: 100_000 });
+
+  /** The xattr names of an instance (a fresh array; lower layers' kept, as they never change). */
+  async layerXattrNames(layer: number, rel: string): Promise<string[]> {
+    if (layer === UPPER) return this.layer(layer).listxattr(rel);
+    const key = `${layer}\0${rel}`;
+    const hit = this.lowerXattrNames.get(key);
+    if (hit) return [...hit];
+    const names = await this.layer(layer).listxattr(rel);
+    this.lowerXattrNames.set(key, names);
+    return [...names];
+  }
+
   // ---- merged directories ----
 
   /** The merged listing of a directory node, built from the layers when not cached. */

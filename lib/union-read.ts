@@ -149,7 +149,7 @@ export abstract class UnionReader {
     const format = this.core.format;
     const xattrs = opts?.xattrs
       ? await Promise.all(entries.map(([, e], i) => stats[i]
-        ? this.core.layer(e.layer).listxattr(e.rel).then((l) => l.filter((n) => !format.isPrivateXattr(n)), () => undefined)
+        ? this.core.layerXattrNames(e.layer, e.rel).then((l) => l.filter((n) => !format.isPrivateXattr(n)), () => undefined)
         : undefined))
       : [];
     const out: DirentWithStats[] = [];

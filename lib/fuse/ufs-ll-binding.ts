@@ -10,6 +10,7 @@ import { toFuseStatfs } from './attr.js';
 import { fsError } from '../errors.js';
 import { toErrno } from './errno.js';
 import { addonCandidates, statArray } from './ufs-binding.js';
+import { DirPrefetcher } from './prefetch.js';
 
 type Handler = (op: number, req: unknown, uid: number, gid: number, pid: number, path: string | null,
   path2: string | null, n0: number, n1: number, n2: number, x: unknown) => void;
@@ -106,6 +107,8 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
   };
   // READDIR also sends the entries' xattr names when C keeps answers (its cache is on)
   const keepXattrs = a.opts.attrCache !== false;
+  // Subdirectories read ahead into the union's caches after each listing (UFS_FUSE_PREFETCH=0: not)
+  const prefetch = keepXattrs && process.env.UFS_FUSE_PREFETCH !== '0' ? new DirPrefetcher((p) => a.readdir(p, true)) : null;
   return (op, req, uid, gid, pid, p, p2, x, y, z, w) => {
     const path = p ?? '';
     const caller: Caller = { uid, gid, pid };
@@ -118,7 +121,7 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
     try {
       switch (op) {
         case OP.INIT: addon.reply(req, 0); events.init(); return;
-        case OP.EXIT: addon.reply(req, 0); writeStats(addon, mount.ref); events.exit(); return;
+        case OP.EXIT: prefetch?.stop(); addon.reply(req, 0); writeStats(addon, mount.ref); events.exit(); return;
         case OP.LOOKUP: case OP.GETATTR: return answer(a.getattr(path), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
         case OP.FGETATTR: return answer(a.fgetattr(null, x), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
         case OP.SETATTR: return answer(setattr(a, p, w as Float64Array), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
@@ -178,6 +181,7 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
               if (b) { blobs.push(b); at += Buffer.byteLength(b); }
             });
             addon.reply(req, 0, entries.map((e) => e.name), meta, stats, Buffer.from(blobs.join('')), xat);
+            prefetch?.listed(path, entries);
           });
         case OP.STATFS:
           return answer(a.statfs(path), (s: Parameters<typeof toFuseStatfs>[0]) => {
