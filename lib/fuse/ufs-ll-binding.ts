@@ -141,14 +141,16 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
           return answer((async () => {
             const r = await a.create(path, x, y, caller);
             try {
-              return { r, st: await a.fgetattr(path, r.fh) };
+              // with its xattr names (inherited ACLs, labels): C answers the kernel's getxattr at the first write
+              const names = keepXattrs ? await a.listxattr(path).then((l) => Buffer.from(l.map((n) => n + '\0').join('')), () => undefined) : undefined;
+              return { r, st: await a.fgetattr(path, r.fh), names };
             } catch (e) {
               await a.release(r.fh);
               throw e;
             }
-          })(), (v: { r: OpenResult; st: StatsLike }) => {
+          })(), (v: { r: OpenResult; st: StatsLike; names: Buffer | undefined }) => {
             serveReads(v.r.fh);
-            if (!addon.reply(req, 0, v.r.fh, opened(v.r), statArray(v.st))) void a.release(v.r.fh).catch(() => undefined);
+            if (!addon.reply(req, 0, v.r.fh, opened(v.r), statArray(v.st), v.names)) void a.release(v.r.fh).catch(() => undefined);
           });
         case OP.READ: {
           const buf = Buffer.allocUnsafe(z);

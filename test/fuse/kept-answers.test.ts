@@ -100,6 +100,14 @@ describe.skipIf(!canMount)('answers kept from listings (lookups, xattrs, readlin
     expect(got.filter((l) => /^(f8|f9|f10) /.test(l))).toEqual([]);
     expect(await fsp.readlink(S.m('k/ln'))).toBe('f7');
     expect(await listing(S.m('k/sub'))).toEqual(['f9 9 644 f ']);
+    // a created file's xattr names come with its creation: none, then one set through the mount
+    const created = S.m('k/made');
+    await fsp.writeFile(created, 'x');
+    expect(await xattr(created, 'user.tag')).toBe('error: ENODATA');
+    await fsp.appendFile(created, 'y');
+    expect((await run('setfattr', ['-n', 'user.tag', '-v', 'on', created])).code).toBe(0);
+    expect(await xattr(created, 'user.tag')).toBe('on');
+    expect((await run('getfattr', ['-d', '-h', created])).stdout).toContain('user.tag="on"');
     // the kernel's listing cache follows changes made through the mount
     await fsp.writeFile(S.m('k/late'), '');
     expect(await fsp.readdir(S.m('k'))).toContain('late');

@@ -149,6 +149,9 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
   if (!r->req) { lreq_free(r); napi_get_boolean(env, true, &delivered); return delivered; }  /* INIT, EXIT */
   if (!claim(r)) { late_answer(r, res); drop(r); napi_get_boolean(env, false, &delivered); return delivered; }
   int sent = 0;                    /* what fuse_reply_* said: 0 when the kernel took the answer */
+  char *created_x = NULL;          /* CREATE: the new file's xattr names, kept after done() */
+  size_t created_len = 0;
+  uint64_t created_id = 0;
   if (r->mut) __atomic_add_fetch(&r->m->gen, 1, __ATOMIC_SEQ_CST);  /* before the kernel sees the answer */
   fuse_req_t req = r->req;
   mount_state_t *m = r->m;
@@ -193,6 +196,18 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
       r->fi.keep_cache = (flags & 1) ? 1 : 0;
       r->fi.direct_io = (flags & 2) ? 1 : 0;
       sent = reply_entry(r, &st, &r->fi);
+      /* argv[5], optional: the new file's xattr names, kept once the create is done (below) */
+      void *xd;
+      size_t xn;
+      if (sent == 0 && m->cache_on && argc >= 6 && napi_get_buffer_info(env, argv[5], &xd, &xn) == napi_ok &&
+          (xn == 0 || ((char *)xd)[xn - 1] == 0) && (created_x = malloc(xn ? xn : 1))) {
+        memcpy(created_x, xd, xn);
+        created_len = xn;
+        pthread_mutex_lock(&m->t->lock);
+        lname_t *l = name_find(m->t, r->parent, r->name);
+        created_id = l ? l->node->id : 0;
+        pthread_mutex_unlock(&m->t->lock);
+      }
       break;
     }
     case OP_GETATTR: case OP_FGETATTR: case OP_SETATTR:
@@ -341,6 +356,16 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
       break;
   }
   done(r);
+  /* A created file's xattr names (the kernel asks for security.capability at its first write):
+     kept after done() moved the generation on for the last time, so they hold until the next
+     change. No change can have finished meanwhile (they are all answered on this thread). */
+  if (created_x) {
+    pthread_mutex_lock(&m->t->lock);
+    node_t *k = created_id ? cnode(m, created_id) : NULL;
+    if (k) node_keep_xattr(k, NULL, 0, created_x, created_len);
+    pthread_mutex_unlock(&m->t->lock);
+    free(created_x);
+  }
   napi_get_boolean(env, sent == 0, &delivered);
   return delivered;
 }
