@@ -43,6 +43,7 @@ export async function buildIntoUpper(core: UnionCore, upperRel: string, make: (l
       throw e;
     }
   }
+  for (const w of core.copiedUpWatchers) w(upperRel);
   await upper.lutimes(parent, pst.atime, pst.mtime);
 }
 
@@ -224,6 +225,7 @@ async function linkSiblings(core: UnionCore, e: Entry, st: fs.Stats, upperRel: s
     const upper = core.layer(UPPER);
     const pst = await upper.lstat(r.dir.rel);
     await upper.link(upperRel, other);
+    for (const w of core.copiedUpWatchers) w(other);
     await upper.lutimes(r.dir.rel, pst.atime, pst.mtime);
     core.noteUpper(r.dir, r.name, S_IFREG);
   }

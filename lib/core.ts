@@ -111,6 +111,8 @@ export class UnionCore {
   private readonly dataLru: LRUCache<DirNode, true>;
   /** Told when an inode moved to the upper layer, so open handles can re-point themselves. */
   readonly copyUpListeners: Array<(unionIno: number, upperRel: string) => Promise<void>> = [];
+  /** Told, as it happens, of each object made in the upper layer by a copy-up (its rel path). */
+  readonly copiedUpWatchers: Array<(rel: string) => void> = [];
   /** Per lower layer: paths of its multiply-linked files by inode (see copy-up.ts). */
   readonly lowerLinkMaps = new Map<number, Map<number, string[]>>();
   /** Upper inode number → union inode number (the origin's), for copied-up files. */

@@ -54,6 +54,19 @@ export class UnionFs extends UnionReader implements HandleHost {
     return withVolumes(u, opts.volumes);
   }
 
+  /**
+   * Calls `listener` with the union path of each file or directory copied up to the upper layer, as
+   * it happens (ufsmount keeps the answers it caches true with it). Returns a function that stops it.
+   */
+  onCopyUp(listener: (path: string) => void): () => void {
+    const w = (rel: string): void => listener('/' + rel);
+    this.core.copiedUpWatchers.push(w);
+    return () => {
+      const i = this.core.copiedUpWatchers.indexOf(w);
+      if (i >= 0) this.core.copiedUpWatchers.splice(i, 1);
+    };
+  }
+
   /** Runs a change: the union must be writable; directory renames are excluded meanwhile. */
   private async change<T>(syscall: string, p: unknown, fn: () => Promise<T>): Promise<T> {
     this.live();

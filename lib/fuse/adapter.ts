@@ -256,6 +256,13 @@ export class FuseAdapter {
     return (await this.handles.get(fh).read(buf, 0, len, pos)).bytesRead;
   }
 
+  /** Calls `fn` with the union path of each copy-up as it happens, when the target reports them (else false). */
+  watchCopyUps(fn: (path: string) => void): boolean {
+    if (typeof this.target.onCopyUp !== 'function') return false;
+    this.target.onCopyUp(fn);
+    return true;
+  }
+
   /**
    * The real descriptor reads of open file `fh` may use directly (-1: none), for a handle that says
    * when it changes (UnionFileHandle's onFdChange): `onChange` is then told synchronously, with the

@@ -37,6 +37,8 @@ export interface FuseTarget {
   listxattr(path: string): Promise<string[]>;
   removexattr(path: string, name: string): Promise<void>;
   close(): Promise<void>;
+  /** Reports each copy-up as it happens (UnionFs.onCopyUp): lets the server follow changes node by node. */
+  onCopyUp?(listener: (path: string) => void): () => void;
   /** Longest union path accepted, when the target limits it: the server lifts the limit (see runServer). */
   pathMax?: number;
 }

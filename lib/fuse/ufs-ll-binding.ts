@@ -4,7 +4,7 @@
 // files with a layer descriptor are answered in C (openFd/setFd keep it current; ufs_ll_fds.c).
 import { existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Caller, FuseAdapter, OpenResult, TimeSpec } from './adapter.js';
+import { parentOf, type Caller, type FuseAdapter, type OpenResult, type TimeSpec } from './adapter.js';
 import type { StatsLike } from './attr.js';
 import { toFuseStatfs } from './attr.js';
 import { fsError } from '../errors.js';
@@ -18,7 +18,11 @@ type Handler = (op: number, req: unknown, uid: number, gid: number, pid: number,
 interface UfsFuseLlAddon {
   version: number;
   /** timeouts: [entry, attr, negative] in seconds. */
-  /** flags bit 0: keep getattr/readdir/xattr answers per node until the next changing request. */
+  /**
+   * flags bit 0: keep getattr/readdir/xattr answers per node; bit 1: copy-ups are reported (copiedUp),
+   * so changes are followed node by node (the creates, removals and changes of files with one name
+   * bring the directory's attributes along) instead of dropping every kept answer.
+   */
   /** Returns the mount (for openFd, readStats). */
   mount(mountpoint: string, args: string[], handler: Handler, timeouts: Float64Array, flags?: number): unknown;
   /**
@@ -35,6 +39,8 @@ interface UfsFuseLlAddon {
   setFd?(entry: unknown, fd: number): void;
   /** [READs answered in C, READs handed to JavaScript, then per op of OPS: answered in C, handed to JavaScript]. */
   readStats?(mount: unknown): number[];
+  /** The union copied `path` up (mounts with flags bit 1: what C keeps about it is dropped). */
+  copiedUp?(mount: unknown, path: string): void;
 }
 
 // The operation numbers of ufs_fuse_ll.c's `enum op`, in order.
@@ -96,7 +102,7 @@ async function setattr(a: FuseAdapter, p: string | null, v: Float64Array): Promi
 const cReads = process.env.UFS_FUSE_JS_READS !== '1';
 
 /** The request handler: adapter calls per request, answered through addon.reply. */
-function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unknown }, events: { init(): void; exit(): void }): Handler {
+function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unknown; follow?: boolean }, events: { init(): void; exit(): void }): Handler {
   // Before an open is answered, C learns the descriptor to read it from and each later change
   // (copy-up, close) from the handle itself, synchronously, before the old descriptor is closed.
   const serveReads = (fh: number): void => {
@@ -115,8 +121,12 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
     const answer = (promise: Promise<unknown>, ok: (v: never) => void = () => addon.reply(req, 0)): void => {
       promise.then(ok as (v: unknown) => void, (e: unknown) => addon.reply(req, toErrno(e)));
     };
-    const entry = (made: Promise<unknown>, at = path): void =>
-      answer(made.then(() => a.getattr(at)), (st: StatsLike) => addon.reply(req, 0, statArray(st)));
+    // A followed change (see mount's flags) brings its directory's attributes after it along.
+    const parentStats = (): Promise<Float64Array | undefined> =>
+      mount.follow ? a.getattr(parentOf(path)).then((s) => statArray(s).slice(), () => undefined) : Promise.resolve(undefined);
+    const entry = (made: Promise<unknown>, at = path, withParent = true): void =>
+      answer(made.then(async () => ({ st: await a.getattr(at), ps: withParent ? await parentStats() : undefined })),
+        (v: { st: StatsLike; ps: Float64Array | undefined }) => addon.reply(req, 0, statArray(v.st), v.ps));
     const opened = (r: OpenResult): number => (r.keepCache ? 1 : 0);
     try {
       switch (op) {
@@ -129,9 +139,9 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
         case OP.MKNOD: return entry(a.mknod(path, x, y, caller));
         case OP.MKDIR: return entry(a.mkdir(path, x, caller));
         case OP.SYMLINK: return entry(a.symlink(p2!, path, caller));
-        case OP.LINK: return entry(a.link(p2!, path));
-        case OP.UNLINK: return answer(a.unlink(path));
-        case OP.RMDIR: return answer(a.rmdir(path));
+        case OP.LINK: return entry(a.link(p2!, path), path, false);
+        case OP.UNLINK: return answer(a.unlink(path).then(parentStats), (ps: Float64Array | undefined) => addon.reply(req, 0, ps));
+        case OP.RMDIR: return answer(a.rmdir(path).then(parentStats), (ps: Float64Array | undefined) => addon.reply(req, 0, ps));
         case OP.RENAME: return answer(a.rename(path, p2!));
         case OP.OPEN: return answer(a.open(path, x), (r: OpenResult) => {
           serveReads(r.fh);
@@ -143,14 +153,14 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
             try {
               // with its xattr names (inherited ACLs, labels): C answers the kernel's getxattr at the first write
               const names = keepXattrs ? await a.listxattr(path).then((l) => Buffer.from(l.map((n) => n + '\0').join('')), () => undefined) : undefined;
-              return { r, st: await a.fgetattr(path, r.fh), names };
+              return { r, st: await a.fgetattr(path, r.fh), names, ps: await parentStats() };
             } catch (e) {
               await a.release(r.fh);
               throw e;
             }
-          })(), (v: { r: OpenResult; st: StatsLike; names: Buffer | undefined }) => {
+          })(), (v: { r: OpenResult; st: StatsLike; names: Buffer | undefined; ps: Float64Array | undefined }) => {
             serveReads(v.r.fh);
-            if (!addon.reply(req, 0, v.r.fh, opened(v.r), statArray(v.st), v.names)) void a.release(v.r.fh).catch(() => undefined);
+            if (!addon.reply(req, 0, v.r.fh, opened(v.r), statArray(v.st), v.names, v.ps)) void a.release(v.r.fh).catch(() => undefined);
           });
         case OP.READ: {
           const buf = Buffer.allocUnsafe(z);
@@ -259,9 +269,14 @@ export async function mountWithUfsLlBinding(mountpoint: string, adapter: FuseAda
   const exited = new Promise<void>((r) => (onExit = r));
   const { args, timeouts } = splitLlOptions(libfuseOptions);
   try {
-    const mount: { ref?: unknown } = {};
+    const mount: { ref?: unknown; follow?: boolean } = {};
+    // Changes are followed node by node when the union reports its copy-ups (UFS_FUSE_FOLLOW=0: not;
+    // every change then drops all kept answers)
+    const keep = adapter.opts.attrCache !== false;
+    mount.follow = keep && process.env.UFS_FUSE_FOLLOW !== '0' && typeof addon.copiedUp === 'function' &&
+      adapter.watchCopyUps((p) => { if (mount.ref !== undefined) addon.copiedUp!(mount.ref, p); });
     mount.ref = addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, mount, { init: onInit, exit: onExit }),
-      Float64Array.from(timeouts), adapter.opts.attrCache === false ? 0 : 1);
+      Float64Array.from(timeouts), (keep ? 1 : 0) | (mount.follow ? 2 : 0));
   } catch (e) {
     throw new Error(`ufsmount: mounting on ${mountpoint} failed: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -187,6 +187,20 @@ for (const f of formats) {
       expect(devs.size).toBe(1);
     });
 
+    it('onCopyUp reports each object copied up (parents first), and stops when told', async () => {
+      const { u } = await stack(f.name);
+      const seen: string[] = [];
+      const stop = u.onCopyUp((p) => seen.push(p));
+      await u.appendFile('/var/log/fresh', 'x');           // a lower directory chain and a file
+      await u.chmod('/etc/passwd', 0o600);                  // metadata copy-up
+      await u.writeFile('/etc/passwd', 'again');            // upper already: nothing copied
+      await u.writeFile('/data/brand-new', 'n');            // a create: only its directory
+      expect(seen).toEqual(['/var', '/var/log', '/var/log/fresh', '/etc', '/etc/passwd', '/data']);
+      stop();
+      await u.appendFile('/bin/sh', 'x');
+      expect(seen).toHaveLength(6);
+    });
+
     it('refuses 0/0 character devices and reserved names', async () => {
       const { u } = await stack(f.name);
       await expect(u.mknod('/etc/wh', 0o020000 | 0o644, 0)).rejects.toMatchObject({ code: 'EPERM' });

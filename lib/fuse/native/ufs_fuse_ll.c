@@ -104,9 +104,10 @@ int interrupted(lreq_t *r) {
 void submit(lreq_t *r) {
   mount_state_t *m = r->m;
   if (r->req && m->cache_on) {
-    r->mut = mutates(r);
-    if (r->mut) __atomic_add_fetch(&m->gen, 1, __ATOMIC_SEQ_CST);
+    r->mut = mutates(r) && !narrow(r);   /* a narrow change is followed when answered (js_reply) */
+    if (r->mut) gen_move(m);
     r->gen = gen_now(m);
+    r->tick = __atomic_load_n(&m->tick, __ATOMIC_SEQ_CST);
   }
   if (r->req) {
     __atomic_add_fetch(&m->in_js[r->op], 1, __ATOMIC_RELAXED);
@@ -136,7 +137,7 @@ int claim(lreq_t *r) {
 
 void done(lreq_t *r) {
   mount_state_t *m = r->m;
-  if (r->mut) __atomic_add_fetch(&m->gen, 1, __ATOMIC_SEQ_CST);
+  if (r->mut) gen_move(m);
   pthread_mutex_lock(&m->qlock);
   m->replying--;
   pthread_mutex_unlock(&m->qlock);
@@ -144,7 +145,7 @@ void done(lreq_t *r) {
 }
 
 void drop(lreq_t *r) {
-  if (r->mut) __atomic_add_fetch(&r->m->gen, 1, __ATOMIC_SEQ_CST);
+  if (r->mut || (r->req && r->m->cache_on && mutates(r))) gen_move(r->m);   /* a narrow change not followed */
   lreq_free(r);
 }
 
@@ -214,8 +215,8 @@ static struct fuse_lowlevel_ops ops;
 
 /* mount(mountpoint, libfuseArgs: string[], handler, timeouts: Float64Array [entry, attr, negative],
    flags?) -> the mount (an external for openFd, readStats); throws when libfuse refuses.
-   flags bit 0: keep answers per node
-   (ufs_ll_table.c). The mount state lives as long as the process: late answers still find it. */
+   flags bit 0: keep answers per node (ufs_ll_keep.c); bit 1: JavaScript reports copy-ups
+   (copiedUp), so changes are followed node by node. The mount state lives as long as the process: late answers still find it. */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -238,6 +239,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   int32_t flags = 0;
   if (argc >= 5) napi_get_value_int32(env, argv[4], &flags);
   m->cache_on = (flags & 1) && !ufs_nocache();
+  m->follow = m->cache_on && (flags & 2);
   m->gen = 1;
   int nargs;
   char **args;
@@ -275,7 +277,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 
 static napi_value init_module(napi_env env, napi_value exports) {
   ll_set_ops(&ops);
-  return ufs_exports(env, exports, js_mount, js_reply, "openFd", js_open_fd, "setFd", js_set_fd, "readStats", js_read_stats, NULL);
+  return ufs_exports(env, exports, js_mount, js_reply, "openFd", js_open_fd, "setFd", js_set_fd, "readStats", js_read_stats, "copiedUp", js_copied_up, NULL);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init_module)

@@ -1,5 +1,5 @@
 // ufs's binding to libfuse 2's LOW-level API, its shared types: the inode table (ufs_ll_table.c),
-// the requests handed from libfuse's threads to JavaScript (ufs_ll_ops.c), the answers from
+// the answers kept per node (ufs_ll_keep.c), the requests handed from libfuse's threads to JavaScript (ufs_ll_ops.c), the answers from
 // JavaScript (ufs_ll_reply.c), and the mount, session and its end (ufs_fuse_ll.c).
 #ifndef UFS_FUSE_LL_H
 #define UFS_FUSE_LL_H
@@ -30,7 +30,7 @@ typedef struct dirh {               /* an open directory: its listing, loaded by
   char **names;
   uint64_t *inos;
   uint32_t *modes;
-  uint32_t n;
+  uint32_t n, cap;                  /* entries (dead ones included, see DEAD_MODE), room for */
   int loaded;
   /* Kept on a node only: every entry's attributes and the entries in name order, so that lookups
      of listed names are answered in C (NULL when JavaScript did not send the attributes). */
@@ -38,7 +38,12 @@ typedef struct dirh {               /* an open directory: its listing, loaded by
   uint32_t *order;
   char *xblob;                      /* every entry's xattr names, NUL-ended, at xat[2i] (length */
   double *xat;                      /* xat[2i+1], -1: not known) */
+  size_t xlen;                      /* bytes in xblob */
 } dirh_t;
+
+/* A kept listing's entry removed since it was read (its name stays for the sorted lookup); an entry
+   whose attributes went stale has sts[i].st_ino == 0. */
+#define DEAD_MODE 0xffffffffu
 
 typedef struct xent {               /* a kept xattr answer: name (NULL: the list), bytes or -errno */
   struct xent *next;
@@ -57,6 +62,8 @@ typedef struct node {
   uint64_t *fhs;                   /* open handles (an unlinked node is reached through them) */
   uint32_t nfh, capfh;
   uint64_t cgen;                   /* the generation of the answers kept below */
+  uint64_t stamp;                  /* the tick of its last change (answers begun before are not kept) */
+  uint64_t nlink;                  /* its link count when last seen (0: not known) */
   int has_st;
   struct stat st;                  /* getattr / lookup answer */
   xent_t *xs;
@@ -87,8 +94,10 @@ typedef struct mount_state {
   table_t *t;
   double entry_to, attr_to, neg_to;
   int debug;                       /* -o debug: also log each write as the high-level API does */
-  int cache_on;                    /* keep getattr/readdir/xattr answers per node (ufs_ll_table.c) */
-  uint64_t gen;
+  int cache_on;                    /* keep getattr/readdir/xattr answers per node (ufs_ll_keep.c) */
+  int follow;                      /* JavaScript reports copy-ups (copiedUp): changes followed node by node */
+  uint64_t gen;                    /* moved on by changes that drop every kept answer */
+  uint64_t tick;                   /* moved on by each change kept answers were brought up to date with */
   /* Requests handed to JavaScript and not answered yet (ufs_fuse_ll.c): their callers may interrupt
      them, and when the session ends they are answered there and then (abandoned). */
   pthread_mutex_t qlock;
@@ -120,6 +129,7 @@ struct lreq {
   uid_t uid; gid_t gid; pid_t pid;
   int mut;                         /* the request can change something: moves the generation on */
   uint64_t gen;                    /* the generation when it was handed over */
+  uint64_t tick;                   /* and the tick */
 };
 
 /* ufs_ll_table.c: every call with t->lock held */
@@ -135,17 +145,33 @@ char *path_of(table_t *t, uint64_t id, const char *child);
 void node_add_fh(node_t *n, uint64_t fh);
 void node_drop_fh(table_t *t, node_t *n, uint64_t fh);
 void dirh_clear(dirh_t *d);
-int dirh_copy(dirh_t *to, const dirh_t *from);   /* names, inos and modes */
+int dirh_copy(dirh_t *to, const dirh_t *from);   /* names, inos and modes of the live entries */
 /* takes sts (n entries) and xblob/xat (may be NULL), sorts names; -1 (all freed): not kept */
-int dirh_index(dirh_t *d, struct stat *sts, char *xblob, double *xat);
-int64_t dirh_find(const dirh_t *d, const char *name);   /* a listed name's index, or -1 */
-/* the answers kept per node: cnode/keep_on with t->lock held; the others take it */
+int dirh_index(dirh_t *d, struct stat *sts, char *xblob, size_t xlen, double *xat);
+int64_t dirh_find(const dirh_t *d, const char *name);   /* a listed name's index (maybe dead), or -1 */
+/* an entry set (added, or revived/updated in place), its xattr names (xn NULL: not known); -1: out of memory */
+int dirh_upsert(dirh_t *d, const char *name, const struct stat *st, const char *xn, size_t xl);
+
+/* ufs_ll_keep.c, the answers kept per node: cnode/keep_on/node_* with t->lock held; the others take it */
 uint64_t gen_now(mount_state_t *m);
+void gen_move(mount_state_t *m);  /* drops every kept answer */
 node_t *cnode(mount_state_t *m, uint64_t id);
 node_t *keep_on(lreq_t *r, uint64_t id);
+void node_cache_drop(node_t *n);
 void keep_xattr(lreq_t *r, const char *name, int res, const void *data, size_t len);
-void node_keep_xattr(node_t *n, const char *name, int res, const void *data, size_t len);   /* lock held */
+void node_keep_xattr(node_t *n, const char *name, int res, const void *data, size_t len);
 int cached_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+int narrow(const lreq_t *r);      /* a change keep_change can follow node by node */
+/* Before the answer of narrow change r that succeeded goes out: brings the answers kept on the nodes
+   it touched up to date (st: the new entry's attributes, pst: its directory's, xn/xl: the new file's
+   xattr names, each NULL when not known); 0 when it could not (the caller drops every kept answer). */
+int keep_change(lreq_t *r, const struct stat *st, const struct stat *pst, const char *xn, size_t xl);
+/* Within reply_entry, for a narrow create-like change: the new node's attributes (and for a
+   directory, its empty listing); lock held. */
+void keep_created(lreq_t *r, node_t *k, const struct stat *st, const struct stat *pst, const char *xn, size_t xl);
+/* The union copied `path` up: what was kept about it goes (0: could not tell which node; the caller
+   drops every kept answer). */
+int keep_copied_up(mount_state_t *m, const char *path);
 
 /* ufs_ll_ops.c */
 int mutates(const lreq_t *r);     /* whether it can change what getattr, readdir, the xattr calls answer */
@@ -163,6 +189,7 @@ void fds_forget(mount_state_t *m, uint64_t fh);
 napi_value js_open_fd(napi_env env, napi_callback_info info);
 napi_value js_set_fd(napi_env env, napi_callback_info info);
 napi_value js_read_stats(napi_env env, napi_callback_info info);
+napi_value js_copied_up(napi_env env, napi_callback_info info);
 
 /* ufs_fuse_ll.c: a request's way through JavaScript */
 void lreq_free(lreq_t *r);         /* before it was submitted (or abandoned): frees it */

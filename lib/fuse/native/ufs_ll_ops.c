@@ -90,19 +90,21 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
 }
 
 /* A lookup of a name in the kept listing of its directory (with attributes: readdir fills them,
-   so a walk's lookups after a readdir never reach JavaScript); 1 when answered. The listing is
-   valid only in its generation (cnode), as getattr's kept answers are. */
+   so a walk's lookups after a readdir never reach JavaScript), or of a name it does not hold (the
+   listing is whole: the name is absent); 1 when answered. The listing is valid only in its
+   generation (cnode), as getattr's kept answers are, and is edited by the changes followed since. */
 static int listed_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   mount_state_t *m = fuse_req_userdata(req);
   if (!m->cache_on || (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))) return 0;
   table_t *t = m->t;
   struct fuse_entry_param e;
   memset(&e, 0, sizeof e);
+  int absent = 0;
   pthread_mutex_lock(&t->lock);
   node_t *p = cnode(m, parent);
   dirh_t *l = p ? p->list : NULL;
   int64_t i = l ? dirh_find(l, name) : -1;
-  if (i >= 0) {
+  if (i >= 0 && l->modes[i] != DEAD_MODE && l->sts[i].st_ino) {
     e.attr = l->sts[i];
     e.ino = attach(t, parent, name, &e.attr);
     node_t *k = e.ino ? cnode(m, e.ino) : NULL;
@@ -111,8 +113,14 @@ static int listed_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
       if (l->xat && l->xat[2 * i + 1] >= 0)   /* its xattr names: listxattr, and ENODATA for others */
         node_keep_xattr(k, NULL, 0, l->xblob + (size_t)l->xat[2 * i], (size_t)l->xat[2 * i + 1]);
     }
-  }
+  } else if (l && l->sts && (i < 0 || l->modes[i] == DEAD_MODE) && strlen(name) <= 255) absent = 1;
   pthread_mutex_unlock(&t->lock);
+  if (absent) {                    /* as JavaScript answers (ufs_ll_reply.c): a negative entry */
+    COUNT_C(m, OP_LOOKUP);
+    if (m->neg_to > 0) { e.entry_timeout = m->neg_to; fuse_reply_entry(req, &e); }
+    else fuse_reply_err(req, ENOENT);
+    return 1;
+  }
   if (!e.ino) return 0;
   e.attr_timeout = m->attr_to;
   e.entry_timeout = m->entry_to;

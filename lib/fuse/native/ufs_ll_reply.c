@@ -52,8 +52,9 @@ fail:
 }
 
 /* Answers a lookup-like request with the node for (parent, name) or, for link, node r->ino; 0 when
-   the kernel took the answer. */
-static int reply_entry(lreq_t *r, struct stat *st, struct fuse_file_info *fi) {
+   the kernel took the answer. follow: a narrow change (keep_created keeps the new node's attributes,
+   pst its directory's, xn/xl its xattr names). */
+static int reply_entry(lreq_t *r, struct stat *st, struct fuse_file_info *fi, int follow, const struct stat *pst, const char *xn, size_t xl) {
   mount_state_t *m = r->m;
   table_t *t = m->t;
   struct fuse_entry_param e;
@@ -66,9 +67,13 @@ static int reply_entry(lreq_t *r, struct stat *st, struct fuse_file_info *fi) {
     node_t *n = node_get(t, r->ino);
     lname_t *l = name_find(t, r->parent, r->name);
     if (n && l && l->node != n) { name_remove(t, l); l = NULL; }
-    if (n && (l || name_add(t, n, r->parent, r->name) == 0)) { n->nlookup++; e.ino = n->id; }
+    if (n && (l || name_add(t, n, r->parent, r->name) == 0)) { n->nlookup++; n->nlink = st->st_nlink; e.ino = n->id; }
   } else e.ino = attach(t, r->parent, r->name, st);
-  if (e.ino && r->op == OP_LOOKUP) { node_t *k = keep_on(r, e.ino); if (k) { k->st = *st; k->has_st = 1; } }
+  if (e.ino && r->op == OP_LOOKUP && keep_on(r, r->parent)) {   /* nothing changed under the parent meanwhile */
+    node_t *k = keep_on(r, e.ino);
+    if (k) { k->st = *st; k->has_st = 1; }
+  }
+  if (e.ino && follow && r->op != OP_LOOKUP && r->op != OP_LINK) { node_t *k = node_get(t, e.ino); if (k) keep_created(r, k, st, pst, xn, xl); }
   if (e.ino && fi) { node_t *n = node_get(t, e.ino); if (n) node_add_fh(n, fi->fh); }
   pthread_mutex_unlock(&t->lock);
   if (!e.ino) { fuse_reply_err(r->req, ENOMEM); return -1; }
@@ -152,9 +157,15 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
   char *created_x = NULL;          /* CREATE: the new file's xattr names, kept after done() */
   size_t created_len = 0;
   uint64_t created_id = 0;
-  if (r->mut) __atomic_add_fetch(&r->m->gen, 1, __ATOMIC_SEQ_CST);  /* before the kernel sees the answer */
+  if (r->mut) gen_move(r->m);      /* before the kernel sees the answer */
   fuse_req_t req = r->req;
   mount_state_t *m = r->m;
+  /* A narrow change (not r->mut): followed node by node before its answer goes out, or (failed, or
+     keep_change could not) every kept answer dropped. */
+  int follow = m->cache_on && !r->mut && mutates(r);
+  if (follow && res < 0) { gen_move(m); r->mut = 1; follow = 0; }
+  if (follow && r->op != OP_CREATE && r->op != OP_MKNOD && r->op != OP_MKDIR && r->op != OP_SYMLINK &&
+      r->op != OP_UNLINK && r->op != OP_RMDIR && !keep_change(r, NULL, NULL, NULL, 0)) { r->mut = 1; follow = 0; }
   if (r->op == OP_RELEASE) {
     pthread_mutex_lock(&m->t->lock);
     node_t *n = node_get(m->t, r->ino);
@@ -175,19 +186,27 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
     napi_get_boolean(env, sent == 0, &delivered);
     return delivered;
   }
-  struct stat st;
+  struct stat st, pst;
   double *d;
   size_t n;
+  /* a narrow change's directory attributes after it: argv[3] (argv[6] for create, argv[2] for unlink, rmdir) */
+  size_t pat = r->op == OP_CREATE ? 6 : (r->op == OP_UNLINK || r->op == OP_RMDIR) ? 2 : 3;
+  int entry_op = r->op == OP_CREATE || r->op == OP_MKNOD || r->op == OP_MKDIR || r->op == OP_SYMLINK || r->op == OP_UNLINK || r->op == OP_RMDIR;
+  const struct stat *pstp = follow && entry_op && argc > pat && ufs_fill_stat(env, argv[pat], &pst) == 0 ? &pst : NULL;
   switch (r->op) {
     case OP_LOOKUP: case OP_MKNOD: case OP_MKDIR: case OP_SYMLINK: case OP_LINK:
-      if (argc < 3 || ufs_fill_stat(env, argv[2], &st) != 0) fuse_reply_err(req, EIO);
-      else sent = reply_entry(r, &st, NULL);
+      if (argc < 3 || ufs_fill_stat(env, argv[2], &st) != 0) { fuse_reply_err(req, EIO); if (follow) { gen_move(m); r->mut = 1; } }
+      else {
+        if (follow && !keep_change(r, &st, pstp, NULL, 0)) { r->mut = 1; follow = 0; }
+        sent = reply_entry(r, &st, NULL, follow, pstp, NULL, 0);
+      }
       break;
     case OP_CREATE: {
       double fh = 0;
       int32_t flags = 0;
       if (argc < 5 || napi_get_value_double(env, argv[2], &fh) != napi_ok || ufs_fill_stat(env, argv[4], &st) != 0) {
         fuse_reply_err(req, EIO);
+        if (follow) { gen_move(m); r->mut = 1; }
         sent = -1;                 /* not opened: JavaScript closes its handle */
         break;
       }
@@ -195,12 +214,14 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
       r->fi.fh = (uint64_t)fh;
       r->fi.keep_cache = (flags & 1) ? 1 : 0;
       r->fi.direct_io = (flags & 2) ? 1 : 0;
-      sent = reply_entry(r, &st, &r->fi);
-      /* argv[5], optional: the new file's xattr names, kept once the create is done (below) */
+      /* argv[5], optional: the new file's xattr names (kept now when followed, else once done below) */
       void *xd;
       size_t xn;
-      if (sent == 0 && m->cache_on && argc >= 6 && napi_get_buffer_info(env, argv[5], &xd, &xn) == napi_ok &&
-          (xn == 0 || ((char *)xd)[xn - 1] == 0) && (created_x = malloc(xn ? xn : 1))) {
+      int has_x = m->cache_on && argc >= 6 && napi_get_buffer_info(env, argv[5], &xd, &xn) == napi_ok && (xn == 0 || ((char *)xd)[xn - 1] == 0);
+      if (has_x && xn == 0) xd = "";     /* no names (an empty buffer may have no data pointer) */
+      if (follow && !keep_change(r, &st, pstp, has_x ? xd : NULL, has_x ? xn : 0)) { r->mut = 1; follow = 0; }
+      sent = reply_entry(r, &st, &r->fi, follow, pstp, has_x ? xd : NULL, has_x ? xn : 0);
+      if (sent == 0 && !follow && has_x && (created_x = malloc(xn ? xn : 1))) {
         memcpy(created_x, xd, xn);
         created_len = xn;
         pthread_mutex_lock(&m->t->lock);
@@ -213,13 +234,13 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
     case OP_GETATTR: case OP_FGETATTR: case OP_SETATTR:
       if (argc < 3 || ufs_fill_stat(env, argv[2], &st) != 0) fuse_reply_err(req, EIO);
       else {
+        pthread_mutex_lock(&m->t->lock);
+        node_t *nd = node_get(m->t, r->ino);
+        if (nd) nd->nlink = st.st_nlink;
+        node_t *k = r->op == OP_GETATTR ? keep_on(r, r->ino) : NULL;
+        if (k) { k->st = st; k->has_st = 1; }
+        pthread_mutex_unlock(&m->t->lock);
         fuse_reply_attr(req, &st, m->attr_to);
-        if (r->op == OP_GETATTR) {
-          pthread_mutex_lock(&m->t->lock);
-          node_t *k = keep_on(r, r->ino);
-          if (k) { k->st = st; k->has_st = 1; }
-          pthread_mutex_unlock(&m->t->lock);
-        }
       }
       break;
     case OP_READLINK: {
@@ -332,7 +353,7 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
       node_t *k = keep_on(r, r->ino);
       if (k && !k->list && (k->list = calloc(1, sizeof *k->list)) && dirh_copy(k->list, dh) != 0) { free(k->list); k->list = NULL; }
       if (k && sts && k->list && !k->list->sts) {
-        dirh_index(k->list, sts, xblob, xat);
+        dirh_index(k->list, sts, xblob, xblob ? sn : 0, xat);
         sts = NULL; xblob = NULL; xat = NULL;
       }
       pthread_mutex_unlock(&m->t->lock);
@@ -341,6 +362,7 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
       break;
     }
     case OP_RENAME: case OP_UNLINK: case OP_RMDIR:
+      if (follow && !keep_change(r, NULL, pstp, NULL, 0)) { r->mut = 1; follow = 0; }
       names_changed(r);
       fuse_reply_err(req, 0);
       break;

@@ -2,15 +2,13 @@
 // the others aliases), nlookup, union st_ino, is_dir, open handles}. A lookup answering a
 // non-directory with nlink > 1 whose st_ino already has a named node reuses that node; rename,
 // unlink, rmdir and link move, drop and add names. A node lives while the kernel holds it (nlookup),
-// a name of another node sits under it (refs) or it has open handles. Also the answers kept per node
-// (getattr, readdir, xattrs), valid for one generation of the mount (see below).
+// a name of another node sits under it (refs) or it has open handles. The listings kept on nodes
+// (dirh_*: sorted for lookups, edited in place by ufs_ll_keep.c).
 #define _GNU_SOURCE                 /* qsort_r */
 #include "ufs_fuse_ll.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void node_cache_drop(node_t *n);
 
 static uint64_t name_hash(uint64_t parent, const char *name) {
   uint64_t h = 1469598103934665603ULL ^ parent;
@@ -117,6 +115,7 @@ uint64_t attach(table_t *t, uint64_t parent, const char *name, const struct stat
     if (name_add(t, n, parent, name) != 0) { maybe_free(t, n); return 0; }
   }
   n->nlookup++;
+  n->nlink = st->st_nlink;
   return n->id;
 }
 
@@ -192,8 +191,8 @@ void name_move(table_t *t, lname_t *l, uint64_t parent, const char *name) {
 void dirh_clear(dirh_t *d) {
   for (uint32_t i = 0; i < d->n; i++) free(d->names[i]);
   free(d->names); free(d->inos); free(d->modes); free(d->sts); free(d->order); free(d->xblob); free(d->xat);
-  d->names = NULL; d->inos = NULL; d->modes = NULL; d->n = 0; d->loaded = 0; d->sts = NULL; d->order = NULL;
-  d->xblob = NULL; d->xat = NULL;
+  d->names = NULL; d->inos = NULL; d->modes = NULL; d->n = 0; d->cap = 0; d->loaded = 0; d->sts = NULL; d->order = NULL;
+  d->xblob = NULL; d->xat = NULL; d->xlen = 0;
 }
 
 static int by_name(const void *a, const void *b, void *names) {
@@ -201,121 +200,90 @@ static int by_name(const void *a, const void *b, void *names) {
   return strcmp(nm[*(const uint32_t *)a], nm[*(const uint32_t *)b]);
 }
 
-int dirh_index(dirh_t *d, struct stat *sts, char *xblob, double *xat) {
+int dirh_index(dirh_t *d, struct stat *sts, char *xblob, size_t xlen, double *xat) {
   uint32_t *order = malloc((d->n ? d->n : 1) * sizeof *order);
   if (!order) { free(sts); free(xblob); free(xat); return -1; }
   for (uint32_t i = 0; i < d->n; i++) order[i] = i;
   qsort_r(order, d->n, sizeof *order, by_name, d->names);
   free(d->sts); free(d->order); free(d->xblob); free(d->xat);
   d->sts = sts; d->order = order;
-  d->xblob = xblob; d->xat = xblob ? xat : NULL;
+  d->xblob = xblob; d->xat = xblob ? xat : NULL; d->xlen = xblob ? xlen : 0;
+  d->cap = d->n;
   if (!xblob) free(xat);
   return 0;
 }
 
-int64_t dirh_find(const dirh_t *d, const char *name) {
-  if (!d->order || !d->sts) return -1;
+/* The position in d->order where `name` is or would go; *at: its index when listed, else -1. */
+static uint32_t dirh_seek(const dirh_t *d, const char *name, int64_t *at) {
   uint32_t lo = 0, hi = d->n;
+  *at = -1;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2, i = d->order[mid];
     int c = strcmp(d->names[i], name);
-    if (c == 0) return i;
+    if (c == 0) { *at = i; return mid; }
     if (c < 0) lo = mid + 1; else hi = mid;
   }
-  return -1;
+  return lo;
+}
+
+int64_t dirh_find(const dirh_t *d, const char *name) {
+  int64_t at = -1;
+  if (d->order && d->sts) dirh_seek(d, name, &at);
+  return at;
+}
+
+static int dirh_grow(dirh_t *d) {
+  uint32_t cap = d->cap < 8 ? 16 : d->cap * 2;
+  void *p;
+#define GROW(f, k) if (!(p = realloc(d->f, (size_t)cap * (k) * sizeof *d->f))) return -1; d->f = p;
+  GROW(names, 1) GROW(inos, 1) GROW(modes, 1) GROW(sts, 1) GROW(order, 1)
+  if (d->xat) { GROW(xat, 2) }
+#undef GROW
+  d->cap = cap;
+  return 0;
+}
+
+int dirh_upsert(dirh_t *d, const char *name, const struct stat *st, const char *xn, size_t xl) {
+  if (!d->order || !d->sts) return -1;
+  int64_t at;
+  uint32_t pos = dirh_seek(d, name, &at);
+  if (at < 0) {                    /* a new name: at the end of the listing, in order by name */
+    char *nm = strdup(name);
+    if (!nm || (d->n == d->cap && dirh_grow(d) != 0)) { free(nm); return -1; }
+    at = d->n;
+    d->names[at] = nm;
+    memmove(d->order + pos + 1, d->order + pos, (d->n - pos) * sizeof *d->order);
+    d->order[pos] = (uint32_t)at;
+    d->n++;
+  }
+  d->inos[at] = (uint64_t)st->st_ino;
+  d->modes[at] = (uint32_t)st->st_mode;
+  d->sts[at] = *st;
+  if (d->xat) {
+    char *b = xn ? realloc(d->xblob, d->xlen + xl + 1) : NULL;
+    if (b) { memcpy(b + d->xlen, xn, xl); d->xblob = b; }
+    d->xat[2 * at] = b ? (double)d->xlen : 0;
+    d->xat[2 * at + 1] = b ? (double)xl : -1;
+    if (b) d->xlen += xl;
+  }
+  return 0;
 }
 
 
 int dirh_copy(dirh_t *to, const dirh_t *from) {
-  uint32_t c = from->n ? from->n : 1;
+  uint32_t c = from->n ? from->n : 1, k = 0;
   to->names = calloc(c, sizeof *to->names);
   to->inos = malloc(c * sizeof *to->inos);
   to->modes = malloc(c * sizeof *to->modes);
   if (!to->names || !to->inos || !to->modes) { dirh_clear(to); return -1; }
   for (uint32_t i = 0; i < from->n; i++) {
-    if (!(to->names[i] = strdup(from->names[i]))) { to->n = i; dirh_clear(to); return -1; }
-    to->inos[i] = from->inos[i];
-    to->modes[i] = from->modes[i];
+    if (from->modes[i] == DEAD_MODE) continue;
+    if (!(to->names[k] = strdup(from->names[i]))) { to->n = k; dirh_clear(to); return -1; }
+    to->inos[k] = from->inos[i];
+    to->modes[k] = from->modes[i];
+    k++;
   }
-  to->n = from->n;
+  to->n = k;
   to->loaded = 1;
   return 0;
 }
-
-/* ---- answers kept per node ----
-   Like ufs_fuse.c's cache: every request that can change anything moves the mount's generation on
-   before it is handed to JavaScript and again once answered; an answer is kept only if its request
-   started and ended in one generation, and served only in that generation. What the kernel does
-   not cache itself: xattrs (ls -l asks for two per file), listings, a directory's attributes after
-   it was read. Off for unions with volumes and with UFS_FUSE_NOCACHE=1. */
-
-uint64_t gen_now(mount_state_t *m) { return __atomic_load_n(&m->gen, __ATOMIC_SEQ_CST); }
-
-static void node_cache_drop(node_t *n) {
-  while (n->xs) { xent_t *x = n->xs; n->xs = x->next; free(x->name); free(x->blob); free(x); }
-  if (n->list) { dirh_clear(n->list); free(n->list); n->list = NULL; }
-  free(n->link); n->link = NULL;
-  n->has_st = 0;
-}
-
-/* Node `id` with its kept answers valid for the current generation (lock held), or NULL. */
-node_t *cnode(mount_state_t *m, uint64_t id) {
-  if (!m->cache_on) return NULL;
-  node_t *n = node_get(m->t, id);
-  uint64_t g = gen_now(m);
-  if (n && n->cgen != g) { node_cache_drop(n); n->cgen = g; }
-  return n;
-}
-
-/* The node to keep an answer of request r on (lock held): NULL when a change overlapped it. */
-node_t *keep_on(lreq_t *r, uint64_t id) {
-  if (!r->m->cache_on || r->gen != gen_now(r->m)) return NULL;
-  return cnode(r->m, id);
-}
-
-static xent_t *xent_find(node_t *n, const char *name) {
-  xent_t *x = n->xs;
-  while (x && !(name ? x->name && strcmp(x->name, name) == 0 : x->name == NULL)) x = x->next;
-  return x;
-}
-
-void node_keep_xattr(node_t *n, const char *name, int res, const void *data, size_t len) {
-  if (xent_find(n, name)) return;
-  xent_t *x = calloc(1, sizeof *x);
-  if (x && (!name || (x->name = strdup(name))) && (len == 0 || (x->blob = malloc(len)))) {
-    if (len) memcpy(x->blob, data, len);
-    x->len = len; x->res = res;
-    x->next = n->xs; n->xs = x;
-  } else if (x) { free(x->name); free(x); }
-}
-
-void keep_xattr(lreq_t *r, const char *name, int res, const void *data, size_t len) {
-  pthread_mutex_lock(&r->m->t->lock);
-  node_t *n = keep_on(r, r->ino);
-  if (n) node_keep_xattr(n, name, res, data, len);
-  pthread_mutex_unlock(&r->m->t->lock);
-}
-
-/* Answers a getxattr (name) or listxattr (NULL) from what is kept; 1 when it did. */
-int cached_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
-  mount_state_t *m = fuse_req_userdata(req);
-  if (!m->cache_on) return 0;
-  pthread_mutex_lock(&m->t->lock);
-  node_t *n = cnode(m, ino);
-  xent_t *x = n ? xent_find(n, name) : NULL;
-  int hit = x != NULL;
-  xent_t *l = !x && n && name ? xent_find(n, NULL) : NULL;
-  if (l && l->res == 0) {          /* the names are known: one not among them has no value */
-    int listed = 0;
-    for (size_t i = 0; i < l->len && !listed; i += strlen(l->blob + i) + 1) listed = strncmp(l->blob + i, name, l->len - i) == 0;
-    if (!listed) { fuse_reply_err(req, ENODATA); hit = 1; }
-  }
-  if (!x) {}
-  else if (x->res < 0) fuse_reply_err(req, -x->res);
-  else if (size == 0) fuse_reply_xattr(req, x->len);
-  else if (x->len > size) fuse_reply_err(req, ERANGE);
-  else fuse_reply_buf(req, x->blob, x->len);
-  pthread_mutex_unlock(&m->t->lock);
-  return hit;
-}
-
