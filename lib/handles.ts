@@ -61,6 +61,14 @@ export class UnionFileHandle {
     return this.h.fd ?? -1;
   }
 
+  /**
+   * Whether writes at a position may go straight to `fd` (pwrite) with the same effect as write():
+   * the file is the upper layer's own (copied up, metadata complete) and open for writing.
+   */
+  get fdWritable(): boolean {
+    return !this.closed && this.layer === UPPER && this.metaRel === null && (this.flags & O_ACCMODE) !== O_RDONLY && this.fd >= 0;
+  }
+
   private check(syscall: string): LayerHandle {
     if (this.closed) throw fsError('EBADF', syscall);
     return this.h;

@@ -133,6 +133,7 @@ function metaHandle(h: TargetHandle, method: 'chmod' | 'chown' | 'utimes', sysca
 /** A handle whose layer descriptor is known and which says when it changes (lib/handles.ts). */
 interface FdHandle {
   readonly fd: number;
+  readonly fdWritable?: boolean;
   onFdChange: ((fd: number) => void) | null;
 }
 
@@ -274,6 +275,12 @@ export class FuseAdapter {
     if (typeof h.fd !== 'number' || !('onFdChange' in h)) return -1;
     h.onFdChange = onChange;
     return h.fd;
+  }
+
+  /** Whether writes to open file `fh` may go straight to its descriptor (see UnionFileHandle.fdWritable). */
+  fdWritable(fh: number): boolean {
+    if (!this.handles.has(fh)) return false;
+    return (this.handles.get(fh) as TargetHandle & Partial<FdHandle>).fdWritable === true;
   }
 
   async write(fh: number, buf: Buffer, len: number, pos: number): Promise<number> {

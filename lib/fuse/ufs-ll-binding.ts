@@ -32,11 +32,11 @@ interface UfsFuseLlAddon {
   reply(req: unknown, result: number, ...values: unknown[]): boolean;
   /**
    * Before an open of `fh` is answered: the layer file descriptor its READs are served from in C
-   * (-1: in JavaScript). Returns the entry setFd changes.
+   * (-1: in JavaScript), and whether its WRITEs may be too (pwrite). Returns the entry setFd changes.
    */
-  openFd?(mount: unknown, fh: number, fd: number): unknown;
-  /** The open file's reads use `fd` from now on (C reads its own duplicate: the old one may be closed at once). */
-  setFd?(entry: unknown, fd: number): void;
+  openFd?(mount: unknown, fh: number, fd: number, writable?: boolean): unknown;
+  /** The open file's reads (and writes, when writable) use `fd` from now on (C uses its own duplicate: the old one may be closed at once). */
+  setFd?(entry: unknown, fd: number, writable?: boolean): void;
   /** [READs answered in C, READs handed to JavaScript, then per op of OPS: answered in C, handed to JavaScript]. */
   readStats?(mount: unknown): number[];
   /** The union copied `path` up (mounts with flags bit 1: what C keeps about it is dropped). */
@@ -100,6 +100,8 @@ async function setattr(a: FuseAdapter, p: string | null, v: Float64Array): Promi
 
 /** Whether READs may be served in C from the layer file (UFS_FUSE_JS_READS=1: all in JavaScript). */
 const cReads = process.env.UFS_FUSE_JS_READS !== '1';
+/** And WRITEs of files the upper layer holds, open for writing (UFS_FUSE_JS_WRITES=1: in JavaScript). */
+const cWrites = cReads && process.env.UFS_FUSE_JS_WRITES !== '1';
 
 /** The request handler: adapter calls per request, answered through addon.reply. */
 function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unknown; follow?: boolean }, events: { init(): void; exit(): void }): Handler {
@@ -108,8 +110,8 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
   const serveReads = (fh: number): void => {
     if (!addon.openFd || !addon.setFd || mount.ref === undefined) return;
     let entry: unknown;
-    const fd = cReads ? a.watchFd(fh, (d) => addon.setFd!(entry, d)) : -1;
-    entry = addon.openFd(mount.ref, fh, fd);
+    const fd = cReads ? a.watchFd(fh, (d) => addon.setFd!(entry, d, cWrites && d >= 0 && a.fdWritable(fh))) : -1;
+    entry = addon.openFd(mount.ref, fh, fd, cWrites && fd >= 0 && a.fdWritable(fh));
   };
   // READDIR also sends the entries' xattr names when C keeps answers (its cache is on)
   const keepXattrs = a.opts.attrCache !== false;

@@ -1,7 +1,7 @@
 // Changes followed node by node by the low-level binding (ufs_ll_keep.c): a create, mkdir, unlink or
 // rmdir edits the directory's kept listing and brings its attributes along, a write or chmod marks the
 // file's entry stale, a copy-up drops what was kept about the copied object, a file with other names
-// drops everything. Each check changes things through the mount from a shell, then makes the kernel
+// drops everything; writes of upper files are served in C (ufs_ll_fds.c). Each check changes things through the mount from a shell, then makes the kernel
 // ask again (dentries dropped) and compares with the layers: a stale kept answer would show. The
 // content checks run with every binding, the counters with ufs-ll.
 import { afterAll, describe, expect, it } from 'vitest';
@@ -163,6 +163,35 @@ describe.skipIf(!canMount)('changes followed node by node (kept listings and att
     expect(await stat(S.m('gone/g2'))).toBe('ENOENT');
   }));
 
+  it('writes (served in C for files the upper layer holds) land as they would on a plain directory', async () => {
+    const script = [
+      'printf abc > w1', 'printf XY | dd of=w1 bs=1 seek=1 conv=notrunc status=none',       // in place
+      'echo 1 >> w2', 'echo 2 >> w2',                                                        // O_APPEND
+      'printf z | dd of=w3 bs=1 seek=100000 conv=notrunc status=none',                      // past the end
+      'head -c 3000000 /dev/urandom > w4.src', 'dd if=w4.src of=w4 bs=64k status=none',      // many writes
+      'exec 3<>w5', 'printf 12345 >&3', 'truncate -s 2 w5', 'printf 9 >&3', 'exec 3>&-',      // a truncate between writes
+    ];
+    const plain = fs.mkdtempSync(path.join(os.tmpdir(), 'ufs-plain-'));
+    try {
+      await sh(plain, ...script);
+      await sh(S.L.mnt, 'mkdir wr', 'cp ' + path.join(plain, 'w4.src') + ' wr/', 'cd wr', ...script.filter((l) => !l.startsWith('head')));
+      forgetDentries();
+      const sums = async (d: string): Promise<string> =>
+        (await run('bash', ['-c', 'cd "$1" && for f in w1 w2 w3 w4 w5; do echo "$f $(stat -c %s $f) $(sha256sum < $f)"; done', 'x', d])).stdout;
+      expect(await sums(S.m('wr'))).toBe(await sums(plain));
+    } finally {
+      fs.rmSync(plain, { recursive: true, force: true });
+    }
+    // the size seen between writes of a file held open
+    const r = await run('bash', ['-c', 'cd "$1" && exec 3>w6 && printf abc >&3 && stat -c %s w6 && printf de >&3 && stat -c %s w6', 'x', S.m('wr')]);
+    expect(r.stdout).toBe('3\n5\n');
+    // through one name of a file with two (written by JavaScript), seen through the other
+    await sh(S.L.mnt, 'echo two >> wr/w1', 'ln wr/w1 wr/w1b', 'echo three >> wr/w1');
+    forgetDentries();
+    expect(await fsp.readFile(S.m('wr/w1b'), 'utf8')).toBe('aXYtwo\nthree\n');
+    expect(await stat(S.m('wr/w1b'))).toBe('13 644 2');
+  });
+
   it.runIf(binding === 'ufs-ll')('absent names and directory attributes were answered in C (the binding counters)', async () => {
     await fsp.readdir(S.m('fresh'));
     await sh(S.L.mnt, 'cd fresh', 'for i in 1 2 3 4 5 6 7 8; do echo x > n$i; done');
@@ -173,5 +202,7 @@ describe.skipIf(!canMount)('changes followed node by node (kept listings and att
     expect(s.ops.LOOKUP![0]).toBeGreaterThanOrEqual(8);
     expect(s.ops.GETATTR![0]).toBeGreaterThanOrEqual(8);
     expect(s.ops.CREATE![1]).toBeGreaterThanOrEqual(8);
+    expect(s.ops.WRITE![0]).toBeGreaterThan(40);          // the writes of new files and of w4
+    expect(s.ops.WRITE![1]).toBeGreaterThan(0);           // and w1 with two names
   });
 });

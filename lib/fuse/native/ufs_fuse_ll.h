@@ -172,6 +172,9 @@ void keep_created(lreq_t *r, node_t *k, const struct stat *st, const struct stat
 /* The union copied `path` up: what was kept about it goes (0: could not tell which node; the caller
    drops every kept answer). */
 int keep_copied_up(mount_state_t *m, const char *path);
+/* Before (and after) a write of node ino served in C: its kept attributes go stale; 0 when it has
+   other names (or is unknown): the write is then JavaScript's. Takes the lock. */
+int keep_written(mount_state_t *m, uint64_t ino);
 
 /* ufs_ll_ops.c */
 int mutates(const lreq_t *r);     /* whether it can change what getattr, readdir, the xattr calls answer */
@@ -185,6 +188,7 @@ napi_value js_reply(napi_env env, napi_callback_info info);
 /* ufs_ll_fds.c: reads served from the layer file's descriptor */
 int fds_init(mount_state_t *m);
 int fds_read(mount_state_t *m, fuse_req_t req, uint64_t fh, size_t size, off_t off);  /* 1: answered */
+int fds_write(mount_state_t *m, fuse_req_t req, uint64_t ino, uint64_t fh, const char *buf, size_t size, off_t off);
 void fds_forget(mount_state_t *m, uint64_t fh);
 napi_value js_open_fd(napi_env env, napi_callback_info info);
 napi_value js_set_fd(napi_env env, napi_callback_info info);

@@ -1,7 +1,9 @@
-// The low-level binding's reads served in C: per open file (fh) the layer file that JavaScript's
-// handle reads (its descriptor handed over when an open is answered, switched when a copy-up
-// re-points the handle, -1 before it closes); a READ of such a file is pread() on libfuse's worker
-// thread and answered there, without JavaScript. Writes and everything else still go to JavaScript.
+// The low-level binding's reads and writes served in C: per open file (fh) the layer file that
+// JavaScript's handle reads (its descriptor handed over when an open is answered, switched when a
+// copy-up re-points the handle, -1 before it closes); a READ of such a file is pread() on libfuse's
+// worker thread and answered there, without JavaScript. A WRITE is pwrite() there too when the
+// descriptor is the upper layer's own file open for writing (JavaScript says so: writable) and the
+// file has one name; the answers kept about the file are brought up to date first (keep_written).
 //
 // Safety of the switch: C reads its OWN duplicate of the descriptor (F_DUPFD_CLOEXEC), reference
 // counted and closed by its last reader. setFd swaps it under a mutex and never waits: a read in
@@ -25,6 +27,7 @@ typedef struct fent {
   struct fent *next;               /* hash chain by fh, in m->fds */
   uint64_t fh;
   dfd_t *cur;                      /* NULL: reads go to JavaScript (under fds->lock) */
+  int wr;                          /* writes may go to cur too (under fds->lock) */
   int refs;                        /* the table's and JavaScript's (atomic) */
   struct fds *f;
 } fent_t;
@@ -113,14 +116,12 @@ void fds_forget(mount_state_t *m, uint64_t fh) {
 }
 
 /* Answers READ from the layer file when the open file has one; 0 when it is JavaScript's. */
+static dfd_t *dfd_take(fds_t *f, uint64_t fh, int writable);
+static void dfd_give(fds_t *f, dfd_t *d);
+
 int fds_read(mount_state_t *m, fuse_req_t req, uint64_t fh, size_t size, off_t off) {
   fds_t *f = m->fds;
-  pthread_mutex_lock(&f->lock);
-  fent_t *e = f->byfh[fh % FBUCKETS];
-  while (e && e->fh != fh) e = e->next;
-  dfd_t *d = e ? e->cur : NULL;
-  if (d) d->refs++;
-  pthread_mutex_unlock(&f->lock);
+  dfd_t *d = dfd_take(f, fh, 0);
   if (!d) { __atomic_add_fetch(&f->reads_js, 1, __ATOMIC_RELAXED); return 0; }
   char *buf = thread_buf(size ? size : 1);
   ssize_t got = 0;
@@ -131,23 +132,61 @@ int fds_read(mount_state_t *m, fuse_req_t req, uint64_t fh, size_t size, off_t o
     if (n == 0) break;             /* end of file */
     got += n;
   }
-  pthread_mutex_lock(&f->lock);
-  d = dfd_put_locked(d);
-  pthread_mutex_unlock(&f->lock);
-  dfd_close(d);                    /* switched away meanwhile: this read was its last user */
+  dfd_give(f, d);                  /* switched away meanwhile: this read was its last user */
   __atomic_add_fetch(&f->reads_c, 1, __ATOMIC_RELAXED);
   if (err && got == 0) fuse_reply_err(req, err);
   else fuse_reply_buf(req, buf, (size_t)got);
   return 1;
 }
 
+/* The descriptor of `fh` with a reference (writable: only when writes may go to it), or NULL. */
+static dfd_t *dfd_take(fds_t *f, uint64_t fh, int writable) {
+  pthread_mutex_lock(&f->lock);
+  fent_t *e = f->byfh[fh % FBUCKETS];
+  while (e && e->fh != fh) e = e->next;
+  dfd_t *d = e && (!writable || e->wr) ? e->cur : NULL;
+  if (d) d->refs++;
+  pthread_mutex_unlock(&f->lock);
+  return d;
+}
+
+static void dfd_give(fds_t *f, dfd_t *d) {
+  pthread_mutex_lock(&f->lock);
+  d = dfd_put_locked(d);
+  pthread_mutex_unlock(&f->lock);
+  dfd_close(d);
+}
+
+int fds_write(mount_state_t *m, fuse_req_t req, uint64_t ino, uint64_t fh, const char *buf, size_t size, off_t off) {
+  fds_t *f = m->fds;
+  if (m->cache_on && !m->follow) return 0;   /* every write would have to drop all kept answers */
+  dfd_t *d = dfd_take(f, fh, 1);
+  if (!d) return 0;
+  if (!keep_written(m, ino)) { dfd_give(f, d); return 0; }   /* a file with other names: JavaScript's */
+  size_t done_n = 0;
+  int err = 0;
+  while (done_n < size) {
+    ssize_t n = pwrite(d->fd, buf + done_n, size - done_n, off + (off_t)done_n);
+    if (n < 0) { if (errno == EINTR) continue; err = errno; break; }
+    if (n == 0) break;
+    done_n += (size_t)n;
+  }
+  dfd_give(f, d);
+  keep_written(m, ino);            /* again: a lookup may have kept the old size meanwhile */
+  COUNT_C(m, OP_WRITE);
+  if (err && done_n == 0) fuse_reply_err(req, err);
+  else fuse_reply_write(req, done_n);
+  return 1;
+}
+
 static void drop_external(napi_env env, void *data, void *hint) { (void)env; (void)hint; unref(data); }
 
-/* openFd(mount, fh, fd) -> entry: before an open or create of `fh` is answered, the descriptor its
-   reads may use (-1: none); the entry is what setFd changes. Replaces an older entry of `fh`. */
+/* openFd(mount, fh, fd, writable?) -> entry: before an open or create of `fh` is answered, the
+   descriptor its reads (and, writable, its writes) may use (-1: none); the entry is what setFd
+   changes. Replaces an older entry of `fh`. */
 napi_value js_open_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   mount_state_t *m;
   double fh;
@@ -161,6 +200,9 @@ napi_value js_open_fd(napi_env env, napi_callback_info info) {
   if (!e) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
   e->fh = (uint64_t)fh; e->f = m->fds; e->refs = 2;   /* the table's and JavaScript's */
   e->cur = dfd_new(fd);
+  bool wr = false;
+  if (argc >= 4) napi_get_value_bool(env, argv[3], &wr);
+  e->wr = e->cur && wr;
   napi_value ext;
   if (napi_create_external(env, e, drop_external, NULL, &ext) != napi_ok) {
     dfd_close(e->cur); free(e);
@@ -177,12 +219,12 @@ napi_value js_open_fd(napi_env env, napi_callback_info info) {
   return ext;
 }
 
-/* setFd(entry, fd): the open file's reads use `fd` from now on (-1: JavaScript's). Never waits: a
-   read in flight keeps C's duplicate of the old descriptor open until it is done, and JavaScript may
-   close its own at once. */
+/* setFd(entry, fd, writable?): the open file's reads (and, writable, its writes) use `fd` from now on
+   (-1: JavaScript's). Never waits: a read or write in flight keeps C's duplicate of the old
+   descriptor open until it is done, and JavaScript may close its own at once. */
 napi_value js_set_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   fent_t *e;
   int32_t fd;
@@ -191,9 +233,12 @@ napi_value js_set_fd(napi_env env, napi_callback_info info) {
     return NULL;
   }
   dfd_t *nd = dfd_new(fd);
+  bool wr = false;
+  if (argc >= 3) napi_get_value_bool(env, argv[2], &wr);
   pthread_mutex_lock(&e->f->lock);
   dfd_t *old = dfd_put_locked(e->cur);
   e->cur = nd;
+  e->wr = nd && wr;
   pthread_mutex_unlock(&e->f->lock);
   dfd_close(old);
   return NULL;

@@ -171,6 +171,23 @@ int keep_change(lreq_t *r, const struct stat *st, const struct stat *pst, const 
   return ok;
 }
 
+int keep_written(mount_state_t *m, uint64_t ino) {
+  table_t *t = m->t;
+  pthread_mutex_lock(&t->lock);
+  node_t *x = node_get(t, ino);
+  int ok = x && !x->is_dir && x->nlink == 1;
+  for (node_t *c = ok ? t->byino[x->ino % BUCKETS] : NULL; c && ok; c = c->inext)
+    if (c != x && c->ino == x->ino && c->nlookup) ok = 0;   /* another node of the same file */
+  if (ok && m->cache_on && (x = cnode(m, ino))) {
+    uint64_t s = tick_move(m);
+    x->stamp = s;
+    x->has_st = 0;
+    entries_stale(m, x, s);
+  }
+  pthread_mutex_unlock(&t->lock);
+  return ok;
+}
+
 void keep_created(lreq_t *r, node_t *k, const struct stat *st, const struct stat *pst, const char *xn, size_t xl) {
   mount_state_t *m = r->m;
   if (!(k = cnode(m, k->id))) return;

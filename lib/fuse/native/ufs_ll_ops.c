@@ -267,11 +267,13 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
   if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = (double)off; r->n[2] = (double)size; submit(r); }
 }
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  mount_state_t *m = fuse_req_userdata(req);
+  if (m->debug)
+    fprintf(stderr, "write[%llu] %zu bytes to %llu flags: 0x%x\n", (unsigned long long)fi->fh, size, (unsigned long long)off, fi->flags);
+  if (fds_write(m, req, ino, fi->fh, buf, size, off)) return;   /* to the upper file's own descriptor */
   lreq_t *r = new_req(req, OP_WRITE);
   if (!r) return;
   r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = (double)off;
-  if (r->m->debug)
-    fprintf(stderr, "write[%llu] %zu bytes to %llu flags: 0x%x\n", (unsigned long long)fi->fh, size, (unsigned long long)off, fi->flags);
   r->data = malloc(size ? size : 1);
   if (!r->data) { refuse(r, ENOMEM); return; }
   memcpy(r->data, buf, size);
