@@ -2,7 +2,7 @@
 # as root: they install what is missing (Debian packages, npm packages, the native addon, the build).
 
 SHELL := /bin/bash
-APT_PACKAGES := g++ make python3 libfuse2 fuse3 libfuse-dev fuse-overlayfs umoci skopeo docker-registry fio attr zstd tar
+APT_PACKAGES := g++ make python3 libfuse2 fuse3 libfuse-dev fuse-overlayfs umoci skopeo docker-registry fio attr acl zstd tar
 BENCH_PACKAGES := fio fuse-overlayfs hyperfine
 
 .PHONY: all deps apt node native build demo test bench clean

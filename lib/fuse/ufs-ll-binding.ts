@@ -21,7 +21,8 @@ interface UfsFuseLlAddon {
   /**
    * flags bit 0: keep getattr/readdir/xattr answers per node; bit 1: copy-ups are reported (copiedUp),
    * so changes are followed node by node (the creates, removals and changes of files with one name
-   * bring the directory's attributes along) instead of dropping every kept answer.
+   * bring the directory's attributes along) instead of dropping every kept answer; bit 2: the
+   * kernel is asked to handle POSIX ACLs (it checks permissions with them and caches them).
    */
   /** Returns the mount (for openFd, readStats). */
   mount(mountpoint: string, args: string[], handler: Handler, timeouts: Float64Array, flags?: number): unknown;
@@ -278,7 +279,7 @@ export async function mountWithUfsLlBinding(mountpoint: string, adapter: FuseAda
     mount.follow = keep && process.env.UFS_FUSE_FOLLOW !== '0' && typeof addon.copiedUp === 'function' &&
       adapter.watchCopyUps((p) => { if (mount.ref !== undefined) addon.copiedUp!(mount.ref, p); });
     mount.ref = addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, mount, { init: onInit, exit: onExit }),
-      Float64Array.from(timeouts), (keep ? 1 : 0) | (mount.follow ? 2 : 0));
+      Float64Array.from(timeouts), (keep ? 1 : 0) | (mount.follow ? 2 : 0) | (process.env.UFS_FUSE_POSIX_ACL !== '0' ? 4 : 0));
   } catch (e) {
     throw new Error(`ufsmount: mounting on ${mountpoint} failed: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -204,7 +204,8 @@ static void *loop_thread(void *arg) {
   abandon_pending(m);
   fuse_session_remove_chan(m->ch);
   fuse_session_destroy(m->se);
-  fuse_unmount(m->mountpoint, m->ch);
+  if (m->ch != m->kch) fuse_chan_destroy(m->ch);
+  fuse_unmount(m->mountpoint, m->kch);
   lreq_t *r = calloc(1, sizeof *r);
   if (r) { r->op = OP_EXIT; r->m = m; napi_call_threadsafe_function(m->tsfn, r, napi_tsfn_blocking); }
   napi_release_threadsafe_function(m->tsfn, napi_tsfn_release);
@@ -216,7 +217,8 @@ static struct fuse_lowlevel_ops ops;
 /* mount(mountpoint, libfuseArgs: string[], handler, timeouts: Float64Array [entry, attr, negative],
    flags?) -> the mount (an external for openFd, readStats); throws when libfuse refuses.
    flags bit 0: keep answers per node (ufs_ll_keep.c); bit 1: JavaScript reports copy-ups
-   (copiedUp), so changes are followed node by node. The mount state lives as long as the process: late answers still find it. */
+   (copiedUp), so changes are followed node by node; bit 2: ask the kernel for POSIX ACLs
+   (ufs_ll_chan.c). The mount state lives as long as the process: late answers still find it. */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -240,12 +242,13 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   if (argc >= 5) napi_get_value_int32(env, argv[4], &flags);
   m->cache_on = (flags & 1) && !ufs_nocache();
   m->follow = m->cache_on && (flags & 2);
+  m->want_acl = (flags & 4) != 0;
   m->gen = 1;
   int nargs;
   char **args;
   if (ufs_mount_args(env, argv[1], &nargs, &args, &m->debug) != 0) return NULL;
   struct fuse_args fargs = FUSE_ARGS_INIT(nargs, args);
-  m->ch = fuse_mount(m->mountpoint, &fargs);
+  m->kch = m->ch = fuse_mount(m->mountpoint, &fargs);
   if (m->ch == NULL) {
     napi_throw_error(env, "EMOUNT", "libfuse could not mount (see its message on stderr)");
     return NULL;
@@ -254,17 +257,20 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   if (fargs.allocated) fuse_opt_free_args(&fargs);
   ufs_free_args(nargs, args);
   if (m->se == NULL) {
-    fuse_unmount(m->mountpoint, m->ch);
+    fuse_unmount(m->mountpoint, m->kch);
     napi_throw_error(env, "EMOUNT", "libfuse refused the options (see its message on stderr)");
     return NULL;
   }
+  struct fuse_chan *wrapped = chan_wrap(m, m->kch);
+  if (wrapped) m->ch = wrapped;
   fuse_session_add_chan(m->se, m->ch);
   napi_value name;
   napi_create_string_utf8(env, "ufs_fuse_ll", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &m->tsfn) != napi_ok) {
     fuse_session_remove_chan(m->ch);
     fuse_session_destroy(m->se);
-    fuse_unmount(m->mountpoint, m->ch);
+    if (m->ch != m->kch) fuse_chan_destroy(m->ch);
+    fuse_unmount(m->mountpoint, m->kch);
     napi_throw_error(env, NULL, "cannot create the thread-safe function");
     return NULL;
   }

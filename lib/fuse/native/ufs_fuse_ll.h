@@ -87,7 +87,10 @@ typedef struct lreq lreq_t;
 
 typedef struct mount_state {
   struct fuse_session *se;
-  struct fuse_chan *ch;
+  struct fuse_chan *ch;             /* the session's channel (ufs_ll_chan.c) */
+  struct fuse_chan *kch;            /* fuse_mount's (it unmounts) */
+  int want_acl, acl;                /* POSIX ACLs asked for (mount flags bit 2) / granted */
+  uint64_t init_unique;             /* INIT in progress, when ACLs can be asked for */
   char *mountpoint;
   napi_threadsafe_function tsfn;
   pthread_t thread;
@@ -184,6 +187,9 @@ void serve_dir(fuse_req_t req, dirh_t *d, size_t size, off_t off);
 /* ufs_ll_reply.c */
 void call_js(napi_env env, napi_value handler, void *context, void *data);
 napi_value js_reply(napi_env env, napi_callback_info info);
+
+/* ufs_ll_chan.c: the channel to the kernel (NULL: out of memory) */
+struct fuse_chan *chan_wrap(mount_state_t *m, struct fuse_chan *kch);
 
 /* ufs_ll_fds.c: reads served from the layer file's descriptor */
 int fds_init(mount_state_t *m);
