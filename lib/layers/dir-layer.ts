@@ -292,7 +292,15 @@ export class DirLayer implements Layer {
   }
   async copyFileFrom(from: Layer, src: string, rel: string): Promise<void> {
     if (from instanceof DirLayer) {
-      await fsp.copyFile(from.os(src), this.os(rel), fs.constants.COPYFILE_FICLONE);
+      // Made as a new file where it can be (a copy-up builds under a fresh name): then libuv does not
+      // ftruncate it first, which would make ext4 write the whole copy out when it is closed
+      // (auto_da_alloc: 0.2 s per GiB here, on the request's path).
+      try {
+        await fsp.copyFile(from.os(src), this.os(rel), fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+      } catch (e) {
+        if (!isErrno(e, 'EEXIST')) throw e;
+        await fsp.copyFile(from.os(src), this.os(rel), fs.constants.COPYFILE_FICLONE);
+      }
       return;
     }
     // From a memory layer: stream the bytes through.

@@ -107,6 +107,17 @@ export async function makeLayers(): Promise<Layers> {
   };
 }
 
+/** The kernel forgets its unused dentries and inodes: the next stat of each name is a LOOKUP again. */
+export function forgetDentries(): void {
+  fs.writeFileSync('/proc/sys/vm/drop_caches', '2');
+}
+
+/** The per-operation counters a mount with UFS_FUSE_STATS=file wrote at its end: [in C, in JavaScript]. */
+export async function bindingStats(file: string): Promise<Record<string, [number, number]>> {
+  await waitFor(() => fs.existsSync(file), 20_000, 'the stats file');
+  return (JSON.parse(await fsp.readFile(file, 'utf8')) as { ops: Record<string, [number, number]> }).ops;
+}
+
 /** A writable mount of fresh layers for one describe block (mountLayersForSuite). */
 export interface SuiteMount {
   /** The layers (set once the suite's beforeAll ran). */
