@@ -13,7 +13,9 @@ import { childRel, pathString } from './path.js';
 import { setup } from './setup.js';
 import { ensureMountPoints, withVolumes } from './volumes.js';
 import type { UnionOptions } from './options.js';
-import { XATTR_CREATE, XATTR_REPLACE } from './native.js';
+import { XATTR_CREATE, XATTR_REPLACE, native } from './native.js';
+import { DirLayer } from './layers/dir-layer.js';
+import type { WhiteoutFormatName } from './layers/whiteout.js';
 import { shortPath } from './long-path.js';
 import { parseFlags, parseMode, toTime, type OpenFlags } from './args.js';
 
@@ -24,6 +26,16 @@ type Data = string | NodeJS.ArrayBufferView | Iterable<string | NodeJS.ArrayBuff
 type WriteOptions = { encoding?: BufferEncoding | null; mode?: number | string; flag?: OpenFlags } | BufferEncoding | null;
 
 export type { DirentWithStats } from './union-read.js';
+
+/** Where a union's layers are on disk (UnionFs.layerDirs). */
+export interface LayerDirs {
+  /** The writable layer's directory (null: the union has none). */
+  upper: string | null;
+  /** The read-only layers' directories, topmost first. */
+  lowers: string[];
+  /** How the layers record deletions and opaque directories. */
+  whiteouts: WhiteoutFormatName;
+}
 
 export class UnionFs extends UnionReader implements HandleHost {
   private readonly handles = new Set<UnionFileHandle>();
@@ -65,6 +77,21 @@ export class UnionFs extends UnionReader implements HandleHost {
       const i = this.core.copiedUpWatchers.indexOf(w);
       if (i >= 0) this.core.copiedUpWatchers.splice(i, 1);
     };
+  }
+
+  /**
+   * Where the layers are on disk: null unless every layer is a directory (DirLayer), the native
+   * addon is loaded (the union then reads xattrs) and the union has no volumes. ufsmount reads the
+   * listings of directories that only lower layers hold from these itself.
+   */
+  layerDirs(): LayerDirs | null {
+    if (!native()) return null;
+    const [upper, ...lowers] = this.core.layers;
+    const dir = (l: unknown): string | null => (l instanceof DirLayer ? l.root : null);
+    if (upper && !dir(upper)) return null;
+    const roots = lowers.map(dir);
+    if (roots.length === 0 || roots.some((r) => r === null)) return null;
+    return { upper: upper ? dir(upper) : null, lowers: roots as string[], whiteouts: this.core.format.name };
   }
 
   /** Runs a change: the union must be writable; directory renames are excluded meanwhile. */

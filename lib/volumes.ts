@@ -104,6 +104,8 @@ export function withVolumes(u: UnionFs, volumes: VolumeSpec[]): UnionFs {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
       if (typeof prop !== 'string' || typeof value !== 'function') return value;
+      // the layers on disk are not the whole union: volumes lie across them
+      if (prop === 'layerDirs') return () => null;
       const orig = value as Fn;
       if (ONE_PATH.has(prop)) {
         return (...args: unknown[]) => {

@@ -264,6 +264,11 @@ export class FuseAdapter {
     return true;
   }
 
+  /** Where the target's layers are on disk, when it says (UnionFs.layerDirs), else null. */
+  layerDirs(): { upper: string | null; lowers: string[]; whiteouts: 'overlay' | 'aufs' } | null {
+    return typeof this.target.layerDirs === 'function' ? this.target.layerDirs() : null;
+  }
+
   /**
    * The real descriptor reads of open file `fh` may use directly (-1: none), for a handle that says
    * when it changes (UnionFileHandle's onFdChange): `onChange` is then told synchronously, with the

@@ -22,7 +22,8 @@ interface UfsFuseLlAddon {
    * flags bit 0: keep getattr/readdir/xattr answers per node; bit 1: copy-ups are reported (copiedUp),
    * so changes are followed node by node (the creates, removals and changes of files with one name
    * bring the directory's attributes along) instead of dropping every kept answer; bit 2: the
-   * kernel is asked to handle POSIX ACLs (it checks permissions with them and caches them).
+   * kernel is asked to handle POSIX ACLs (it checks permissions with them and caches them); bit 3:
+   * READDIRPLUS is not asked for (it is when answers are kept: listings carry the entries' attributes).
    */
   /** Returns the mount (for openFd, readStats). */
   mount(mountpoint: string, args: string[], handler: Handler, timeouts: Float64Array, flags?: number): unknown;
@@ -38,10 +39,18 @@ interface UfsFuseLlAddon {
   openFd?(mount: unknown, fh: number, fd: number, writable?: boolean): unknown;
   /** The open file's reads (and writes, when writable) use `fd` from now on (C uses its own duplicate: the old one may be closed at once). */
   setFd?(entry: unknown, fd: number, writable?: boolean): void;
-  /** [READs answered in C, READs handed to JavaScript, then per op of OPS: answered in C, handed to JavaScript]. */
+  /**
+   * [READs answered in C, READs handed to JavaScript, then per op of OPS: answered in C, handed to
+   * JavaScript; then listings read from the layers in C, entries handed out with READDIRPLUS].
+   */
   readStats?(mount: unknown): number[];
   /** The union copied `path` up (mounts with flags bit 1: what C keeps about it is dropped). */
   copiedUp?(mount: unknown, path: string): void;
+  /**
+   * The layers' directories, the upper's first (null: none), and the whiteout format: listings of
+   * directories only lower layers hold are then read in C (ufs_ll_scan.c). Before the kernel's INIT.
+   */
+  scanLayers?(mount: unknown, roots: Array<string | null>, aufs: boolean): void;
 }
 
 // The operation numbers of ufs_fuse_ll.c's `enum op`, in order.
@@ -104,8 +113,15 @@ const cReads = process.env.UFS_FUSE_JS_READS !== '1';
 /** And WRITEs of files the upper layer holds, open for writing (UFS_FUSE_JS_WRITES=1: in JavaScript). */
 const cWrites = cReads && process.env.UFS_FUSE_JS_WRITES !== '1';
 
+/** The mount as the handler sees it: the addon's, whether changes are followed, whether C reads lower listings. */
+interface MountRef {
+  ref?: unknown;
+  follow?: boolean;
+  scans?: boolean;
+}
+
 /** The request handler: adapter calls per request, answered through addon.reply. */
-function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unknown; follow?: boolean }, events: { init(): void; exit(): void }): Handler {
+function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: MountRef, events: { init(): void; exit(): void }): Handler {
   // Before an open is answered, C learns the descriptor to read it from and each later change
   // (copy-up, close) from the handle itself, synchronously, before the old descriptor is closed.
   const serveReads = (fh: number): void => {
@@ -116,8 +132,9 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
   };
   // READDIR also sends the entries' xattr names when C keeps answers (its cache is on)
   const keepXattrs = a.opts.attrCache !== false;
-  // Subdirectories read ahead into the union's caches after each listing (UFS_FUSE_PREFETCH=0: not)
-  const prefetch = keepXattrs && process.env.UFS_FUSE_PREFETCH !== '0' ? new DirPrefetcher((p) => a.readdir(p, true)) : null;
+  // Subdirectories read ahead into the union's caches after each listing (UFS_FUSE_PREFETCH=0: not;
+  // nor when C reads the lower layers' listings itself)
+  const prefetch = keepXattrs && !mount.scans && process.env.UFS_FUSE_PREFETCH !== '0' ? new DirPrefetcher((p) => a.readdir(p, true)) : null;
   return (op, req, uid, gid, pid, p, p2, x, y, z, w) => {
     const path = p ?? '';
     const caller: Caller = { uid, gid, pid };
@@ -229,15 +246,18 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: { ref?: unkno
 
 /**
  * UFS_FUSE_STATS=FILE: at the mount's end, {"readsC": n, "readsJs": n, "ops": {"LOOKUP": [in C, in
- * JavaScript], ...}} is written there (tests; ops answered in C from kept answers are counted too).
+ * JavaScript], ...}, "listingsC": n, "plusEntries": n} is written there (tests; ops answered in C
+ * from kept answers are counted too; listingsC: READDIRs read from the layers in C, plusEntries:
+ * entries given with their attributes by READDIRPLUS, lookups the kernel then needs not send).
  */
 function writeStats(addon: UfsFuseLlAddon, ref: unknown): void {
   const file = process.env.UFS_FUSE_STATS;
   if (!file || !addon.readStats || ref === undefined) return;
   const [readsC, readsJs, ...perOp] = addon.readStats(ref);
   const ops = Object.fromEntries(OPS.map((n, i) => [n, [perOp[2 * i] ?? 0, perOp[2 * i + 1] ?? 0]]));
+  const listingsC = perOp[2 * OPS.length] ?? 0, plusEntries = perOp[2 * OPS.length + 1] ?? 0;
   try {
-    writeFileSync(file, JSON.stringify({ readsC, readsJs, ops }) + '\n');
+    writeFileSync(file, JSON.stringify({ readsC, readsJs, ops, listingsC, plusEntries }) + '\n');
   } catch { /* a test's file: nothing to do */ }
 }
 
@@ -272,14 +292,20 @@ export async function mountWithUfsLlBinding(mountpoint: string, adapter: FuseAda
   const exited = new Promise<void>((r) => (onExit = r));
   const { args, timeouts } = splitLlOptions(libfuseOptions);
   try {
-    const mount: { ref?: unknown; follow?: boolean } = {};
+    const mount: MountRef = {};
     // Changes are followed node by node when the union reports its copy-ups (UFS_FUSE_FOLLOW=0: not;
     // every change then drops all kept answers)
     const keep = adapter.opts.attrCache !== false;
     mount.follow = keep && process.env.UFS_FUSE_FOLLOW !== '0' && typeof addon.copiedUp === 'function' &&
       adapter.watchCopyUps((p) => { if (mount.ref !== undefined) addon.copiedUp!(mount.ref, p); });
+    // Listings of directories only lower layers hold are read in C from the layers on disk, when the
+    // answers are kept and changes followed (UFS_FUSE_C_LISTINGS=0: all in JavaScript)
+    const dirs = mount.follow && process.env.UFS_FUSE_C_LISTINGS !== '0' && typeof addon.scanLayers === 'function' ? adapter.layerDirs() : null;
+    mount.scans = dirs !== null;
     mount.ref = addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, mount, { init: onInit, exit: onExit }),
-      Float64Array.from(timeouts), (keep ? 1 : 0) | (mount.follow ? 2 : 0) | (process.env.UFS_FUSE_POSIX_ACL !== '0' ? 4 : 0));
+      Float64Array.from(timeouts), (keep ? 1 : 0) | (mount.follow ? 2 : 0) | (process.env.UFS_FUSE_POSIX_ACL !== '0' ? 4 : 0) |
+      (process.env.UFS_FUSE_READDIRPLUS === '0' ? 8 : 0));
+    if (dirs) addon.scanLayers!(mount.ref, [dirs.upper, ...dirs.lowers], dirs.whiteouts === 'aufs');
   } catch (e) {
     throw new Error(`ufsmount: mounting on ${mountpoint} failed: ${e instanceof Error ? e.message : String(e)}`);
   }

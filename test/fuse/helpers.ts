@@ -112,10 +112,24 @@ export function forgetDentries(): void {
   fs.writeFileSync('/proc/sys/vm/drop_caches', '2');
 }
 
+/** What a mount with UFS_FUSE_STATS=file wrote at its end (lib/fuse/ufs-ll-binding.ts writeStats). */
+export interface BindingCounters {
+  /** Per operation: [answered in C, handed to JavaScript]. */
+  ops: Record<string, [number, number]>;
+  /** Listings read from the layers in C. */
+  listingsC: number;
+  /** Entries handed out with their attributes by READDIRPLUS. */
+  plusEntries: number;
+}
+
+export async function bindingCounters(file: string): Promise<BindingCounters> {
+  await waitFor(() => fs.existsSync(file), 20_000, 'the stats file');
+  return JSON.parse(await fsp.readFile(file, 'utf8')) as BindingCounters;
+}
+
 /** The per-operation counters a mount with UFS_FUSE_STATS=file wrote at its end: [in C, in JavaScript]. */
 export async function bindingStats(file: string): Promise<Record<string, [number, number]>> {
-  await waitFor(() => fs.existsSync(file), 20_000, 'the stats file');
-  return (JSON.parse(await fsp.readFile(file, 'utf8')) as { ops: Record<string, [number, number]> }).ops;
+  return (await bindingCounters(file)).ops;
 }
 
 /** A writable mount of fresh layers for one describe block (mountLayersForSuite). */

@@ -16,7 +16,7 @@ const outDir = path.join(here, 'build');
 // Each binding and its sources (ufs_fuse_napi.c: what both share); package.json "files" ships them.
 const TARGETS = {
   ufs_fuse: ['ufs_fuse.c', 'ufs_fuse_napi.c'],
-  ufs_fuse_ll: ['ufs_fuse_ll.c', 'ufs_ll_table.c', 'ufs_ll_keep.c', 'ufs_ll_ops.c', 'ufs_ll_reply.c', 'ufs_ll_fds.c', 'ufs_ll_chan.c', 'ufs_fuse_napi.c'],
+  ufs_fuse_ll: ['ufs_fuse_ll.c', 'ufs_ll_table.c', 'ufs_ll_keep.c', 'ufs_ll_ops.c', 'ufs_ll_reply.c', 'ufs_ll_fds.c', 'ufs_ll_chan.c', 'ufs_ll_scan.c', 'ufs_fuse_napi.c'],
 };
 let failed = false;
 
@@ -64,7 +64,7 @@ function build(name, files) {
   // Hidden symbols: both bindings carry ufs_fuse_napi.c and may be loaded in one process.
   const args = ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-fvisibility=hidden', `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`,
     ...flags.split(/\s+/).filter((f) => !f.startsWith('-l') && f !== '-pthread'), ...sources, '-o', tmp,
-    ...flags.split(/\s+/).filter((f) => f.startsWith('-l') || f === '-pthread')];
+    ...flags.split(/\s+/).filter((f) => f.startsWith('-l') || f === '-pthread'), '-lm'];
   const r = spawnSync(cc, args, { encoding: 'utf8' });
   if (r.status !== 0) return fail(`${cc} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
   const check = spawnSync(process.execPath, ['-e', 'const a = require(process.argv[1]); if (typeof a.mount !== "function") process.exit(3)', tmp], { encoding: 'utf8' });

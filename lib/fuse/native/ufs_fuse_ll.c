@@ -218,7 +218,7 @@ static struct fuse_lowlevel_ops ops;
    flags?) -> the mount (an external for openFd, readStats); throws when libfuse refuses.
    flags bit 0: keep answers per node (ufs_ll_keep.c); bit 1: JavaScript reports copy-ups
    (copiedUp), so changes are followed node by node; bit 2: ask the kernel for POSIX ACLs
-   (ufs_ll_chan.c). The mount state lives as long as the process: late answers still find it. */
+   (ufs_ll_chan.c); bit 3: do not ask for READDIRPLUS. The mount state lives as long as the process: late answers still find it. */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -243,6 +243,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   m->cache_on = (flags & 1) && !ufs_nocache();
   m->follow = m->cache_on && (flags & 2);
   m->want_acl = (flags & 4) != 0;
+  m->want_plus = m->cache_on && !(flags & 8);
   m->gen = 1;
   int nargs;
   char **args;
@@ -283,7 +284,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 
 static napi_value init_module(napi_env env, napi_value exports) {
   ll_set_ops(&ops);
-  return ufs_exports(env, exports, js_mount, js_reply, "openFd", js_open_fd, "setFd", js_set_fd, "readStats", js_read_stats, "copiedUp", js_copied_up, NULL);
+  return ufs_exports(env, exports, js_mount, js_reply, "openFd", js_open_fd, "setFd", js_set_fd, "readStats", js_read_stats, "copiedUp", js_copied_up, "scanLayers", js_scan_layers, NULL);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init_module)

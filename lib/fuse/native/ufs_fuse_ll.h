@@ -1,5 +1,5 @@
 // ufs's binding to libfuse 2's LOW-level API, its shared types: the inode table (ufs_ll_table.c),
-// the answers kept per node (ufs_ll_keep.c), the requests handed from libfuse's threads to JavaScript (ufs_ll_ops.c), the answers from
+// the answers kept per node (ufs_ll_keep.c), listings read in C (ufs_ll_scan.c), the requests handed from libfuse's threads to JavaScript (ufs_ll_ops.c), the answers from
 // JavaScript (ufs_ll_reply.c), and the mount, session and its end (ufs_fuse_ll.c).
 #ifndef UFS_FUSE_LL_H
 #define UFS_FUSE_LL_H
@@ -32,6 +32,7 @@ typedef struct dirh {               /* an open directory: its listing, loaded by
   uint32_t *modes;
   uint32_t n, cap;                  /* entries (dead ones included, see DEAD_MODE), room for */
   int loaded;
+  int plus;                         /* an open directory's: the request being served is a READDIRPLUS */
   /* Kept on a node only: every entry's attributes and the entries in name order, so that lookups
      of listed names are answered in C (NULL when JavaScript did not send the attributes). */
   struct stat *sts;
@@ -39,6 +40,7 @@ typedef struct dirh {               /* an open directory: its listing, loaded by
   char *xblob;                      /* every entry's xattr names, NUL-ended, at xat[2i] (length */
   double *xat;                      /* xat[2i+1], -1: not known) */
   size_t xlen;                      /* bytes in xblob */
+  char **links;                     /* symlinks' targets, when read with the listing (NULL: not known) */
 } dirh_t;
 
 /* A kept listing's entry removed since it was read (its name stays for the sorted lookup); an entry
@@ -84,13 +86,16 @@ typedef struct table {
 /* ---- a mount and its requests ---- */
 
 typedef struct lreq lreq_t;
+typedef struct layout layout_t;    /* the layers on disk, for listings read in C (ufs_ll_scan.c) */
 
 typedef struct mount_state {
   struct fuse_session *se;
   struct fuse_chan *ch;             /* the session's channel (ufs_ll_chan.c) */
   struct fuse_chan *kch;            /* fuse_mount's (it unmounts) */
   int want_acl, acl;                /* POSIX ACLs asked for (mount flags bit 2) / granted */
-  uint64_t init_unique;             /* INIT in progress, when ACLs can be asked for */
+  int want_plus, plus;              /* READDIRPLUS asked for (answers kept; flags bit 3 clear) / granted */
+  uint32_t init_add;                /* INIT flags libfuse cannot ask for, added to its answer */
+  uint64_t init_unique;             /* INIT in progress, when flags are added */
   char *mountpoint;
   napi_threadsafe_function tsfn;
   pthread_t thread;
@@ -107,9 +112,12 @@ typedef struct mount_state {
   lreq_t *pending;
   int replying;                    /* answers being passed to libfuse right now */
   int ended;                       /* the session is over */
+  layout_t *layout;                /* set once by scanLayers (NULL: every listing is JavaScript's) */
   struct fds *fds;                 /* open files' descriptors for reads served in C (ufs_ll_fds.c) */
   uint64_t in_c[OP_EXIT + 1];      /* per op: requests answered in C / handed to JavaScript (readStats) */
   uint64_t in_js[OP_EXIT + 1];
+  uint64_t scans;                  /* listings read from the layers in C (ufs_ll_scan.c) */
+  uint64_t plus_entries;           /* entries handed out with their attributes by READDIRPLUS */
 } mount_state_t;
 
 #define COUNT_C(m, op) __atomic_add_fetch(&(m)->in_c[op], 1, __ATOMIC_RELAXED)
@@ -163,6 +171,9 @@ node_t *keep_on(lreq_t *r, uint64_t id);
 void node_cache_drop(node_t *n);
 void keep_xattr(lreq_t *r, const char *name, int res, const void *data, size_t len);
 void node_keep_xattr(node_t *n, const char *name, int res, const void *data, size_t len);
+/* Node k was found as entry i (live, attributes known) of listing l: what the listing knows of it
+   (attributes, xattr names, a symlink's target) is kept on it too. */
+void node_from_listing(node_t *k, const dirh_t *l, int64_t i);
 int cached_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 int narrow(const lreq_t *r);      /* a change keep_change can follow node by node */
 /* Before the answer of narrow change r that succeeded goes out: brings the answers kept on the nodes
@@ -182,7 +193,9 @@ int keep_written(mount_state_t *m, uint64_t ino);
 /* ufs_ll_ops.c */
 int mutates(const lreq_t *r);     /* whether it can change what getattr, readdir, the xattr calls answer */
 void ll_set_ops(struct fuse_lowlevel_ops *ops);
-void serve_dir(fuse_req_t req, dirh_t *d, size_t size, off_t off);
+/* Answers a READDIR of directory node ino from its open listing d (READDIRPLUS when d->plus: with
+   the attributes of the entries its kept listing knows, each a lookup the kernel will forget). */
+void serve_dir(fuse_req_t req, fuse_ino_t ino, dirh_t *d, size_t size, off_t off);
 
 /* ufs_ll_reply.c */
 void call_js(napi_env env, napi_value handler, void *context, void *data);
@@ -200,6 +213,11 @@ napi_value js_open_fd(napi_env env, napi_callback_info info);
 napi_value js_set_fd(napi_env env, napi_callback_info info);
 napi_value js_read_stats(napi_env env, napi_callback_info info);
 napi_value js_copied_up(napi_env env, napi_callback_info info);
+
+/* ufs_ll_scan.c: a listing of a directory only lower layers hold, answered from the layers on disk
+   (1), or left to JavaScript (0) */
+int scan_readdir(mount_state_t *m, fuse_req_t req, fuse_ino_t ino, dirh_t *d, size_t size, off_t off);
+napi_value js_scan_layers(napi_env env, napi_callback_info info);
 
 /* ufs_fuse_ll.c: a request's way through JavaScript */
 void lreq_free(lreq_t *r);         /* before it was submitted (or abandoned): frees it */

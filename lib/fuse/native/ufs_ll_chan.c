@@ -1,8 +1,11 @@
 // The low-level binding's channel to the kernel: reads requests from and writes answers to the
 // /dev/fuse descriptor that fuse_mount opened, as libfuse 2's own kernel channel does, and in the
-// answer to INIT asks for what libfuse 2 cannot: POSIX ACLs (FUSE_POSIX_ACL), so that the kernel
-// checks permissions with ACLs and keeps them cached (ls -l asks for one per file), when the
-// kernel offers it and the mount wants it (mount flags bit 2).
+// answer to INIT asks for what libfuse 2 cannot, when the kernel offers it and the mount wants it:
+// POSIX ACLs (FUSE_POSIX_ACL, mount flags bit 2), so that the kernel checks permissions with ACLs
+// and keeps them cached (ls -l asks for one per file); and READDIRPLUS (FUSE_DO_READDIRPLUS, when
+// answers are kept), which libfuse 2 does not know: such a request reaches it as a
+// READDIR whose open directory is marked `plus`, and serve_dir answers it with each entry's
+// attributes, so that a walk does not look every name up.
 #include "ufs_fuse_ll.h"
 #include <errno.h>
 #include <stdio.h>
@@ -16,8 +19,12 @@ struct in_header { uint32_t len, opcode; uint64_t unique, nodeid; uint32_t uid, 
 struct init_in { uint32_t major, minor, max_readahead, flags; };
 struct out_header { uint32_t len; int32_t error; uint64_t unique; };
 struct init_out { uint32_t major, minor, max_readahead, flags; };
+struct read_in { uint64_t fh, offset; uint32_t size, read_flags; uint64_t lock_owner; uint32_t flags, padding; };
 #define OPCODE_INIT 26
+#define OPCODE_READDIR 28
+#define OPCODE_READDIRPLUS 44
 #define POSIX_ACL (1u << 20)
+#define DO_READDIRPLUS (1u << 13)
 
 static int chan_receive(struct fuse_chan **chp, char *buf, size_t size) {
   struct fuse_chan *ch = *chp;
@@ -38,11 +45,20 @@ static int chan_receive(struct fuse_chan **chp, char *buf, size_t size) {
       fprintf(stderr, "short read on fuse device\n");
       return -EIO;
     }
-    const struct in_header *h = (const struct in_header *)buf;
-    if (h->opcode == OPCODE_INIT && (size_t)res >= sizeof *h + sizeof(struct init_in) && m->want_acl) {
+    struct in_header *h = (struct in_header *)buf;
+    if ((h->opcode == OPCODE_READDIRPLUS || h->opcode == OPCODE_READDIR) && (size_t)res >= sizeof *h + sizeof(struct read_in)) {
+      /* the kernel reads one open directory at a time: the mark holds until this request is answered */
+      dirh_t *d = (dirh_t *)(uintptr_t)((const struct read_in *)(h + 1))->fh;
+      if (d) d->plus = h->opcode == OPCODE_READDIRPLUS;
+      h->opcode = OPCODE_READDIR;
+    }
+    if (h->opcode == OPCODE_INIT && (size_t)res >= sizeof *h + sizeof(struct init_in)) {
       const struct init_in *in = (const struct init_in *)(h + 1);
-      if (in->major == 7 && in->minor >= 26 && (in->flags & POSIX_ACL))
-        __atomic_store_n(&m->init_unique, h->unique, __ATOMIC_SEQ_CST);
+      uint32_t add = 0;
+      if (m->want_acl && in->major == 7 && in->minor >= 26 && (in->flags & POSIX_ACL)) add |= POSIX_ACL;
+      if (m->want_plus && in->major == 7 && in->minor >= 21 && (in->flags & DO_READDIRPLUS))
+        add |= DO_READDIRPLUS;   /* every time (not _AUTO): a walk's later chunks of a large directory too */
+      if (add) { m->init_add = add; __atomic_store_n(&m->init_unique, h->unique, __ATOMIC_SEQ_CST); }
     }
     return (int)res;
   }
@@ -54,10 +70,11 @@ static int chan_send(struct fuse_chan *ch, const struct iovec iov[], size_t coun
   uint64_t init = __atomic_load_n(&m->init_unique, __ATOMIC_SEQ_CST);
   if (init && count >= 2 && iov[0].iov_len >= sizeof(struct out_header) && iov[1].iov_len >= sizeof(struct init_out)) {
     const struct out_header *o = iov[0].iov_base;
-    if (o->unique == init && o->error == 0) {   /* INIT's answer: libfuse's, with POSIX ACLs asked for */
-      ((struct init_out *)iov[1].iov_base)->flags |= POSIX_ACL;
+    if (o->unique == init && o->error == 0) {   /* INIT's answer: libfuse's, with what it cannot ask for */
+      ((struct init_out *)iov[1].iov_base)->flags |= m->init_add;
       __atomic_store_n(&m->init_unique, 0, __ATOMIC_SEQ_CST);
-      m->acl = 1;
+      m->acl = (m->init_add & POSIX_ACL) != 0;
+      m->plus = (m->init_add & DO_READDIRPLUS) != 0;
     }
   }
   ssize_t res = writev(fuse_chan_fd(ch), iov, (int)count);

@@ -256,12 +256,14 @@ napi_value js_read_stats(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value arr;
-  napi_create_array_with_length(env, 2 + 2 * (OP_EXIT + 1), &arr);
+  napi_create_array_with_length(env, 4 + 2 * (OP_EXIT + 1), &arr);
   napi_set_element(env, arr, 0, ufs_num(env, (double)__atomic_load_n(&m->fds->reads_c, __ATOMIC_RELAXED)));
   napi_set_element(env, arr, 1, ufs_num(env, (double)__atomic_load_n(&m->fds->reads_js, __ATOMIC_RELAXED)));
   for (int op = 0; op <= OP_EXIT; op++) {
     napi_set_element(env, arr, 2 + 2 * op, ufs_num(env, (double)__atomic_load_n(&m->in_c[op], __ATOMIC_RELAXED)));
     napi_set_element(env, arr, 3 + 2 * op, ufs_num(env, (double)__atomic_load_n(&m->in_js[op], __ATOMIC_RELAXED)));
   }
+  napi_set_element(env, arr, 2 + 2 * (OP_EXIT + 1), ufs_num(env, (double)__atomic_load_n(&m->scans, __ATOMIC_RELAXED)));
+  napi_set_element(env, arr, 3 + 2 * (OP_EXIT + 1), ufs_num(env, (double)__atomic_load_n(&m->plus_entries, __ATOMIC_RELAXED)));
   return arr;
 }

@@ -67,6 +67,13 @@ void node_keep_xattr(node_t *n, const char *name, int res, const void *data, siz
   } else if (x) { free(x->name); free(x); }
 }
 
+void node_from_listing(node_t *k, const dirh_t *l, int64_t i) {
+  k->st = l->sts[i]; k->has_st = 1;
+  if (l->xat && l->xat[2 * i + 1] >= 0)   /* its xattr names: listxattr, and ENODATA for others */
+    node_keep_xattr(k, NULL, 0, l->xblob + (size_t)l->xat[2 * i], (size_t)l->xat[2 * i + 1]);
+  if (l->links && l->links[i] && !k->link) k->link = strdup(l->links[i]);
+}
+
 void keep_xattr(lreq_t *r, const char *name, int res, const void *data, size_t len) {
   pthread_mutex_lock(&r->m->t->lock);
   node_t *n = keep_on(r, r->ino);

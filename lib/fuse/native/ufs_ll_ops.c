@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Whether a request can change what getattr, readdir or the xattr calls answer. */
 int mutates(const lreq_t *r) {
@@ -108,11 +109,7 @@ static int listed_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
     e.attr = l->sts[i];
     e.ino = attach(t, parent, name, &e.attr);
     node_t *k = e.ino ? cnode(m, e.ino) : NULL;
-    if (k) {
-      k->st = e.attr; k->has_st = 1;
-      if (l->xat && l->xat[2 * i + 1] >= 0)   /* its xattr names: listxattr, and ENODATA for others */
-        node_keep_xattr(k, NULL, 0, l->xblob + (size_t)l->xat[2 * i], (size_t)l->xat[2 * i + 1]);
-    }
+    if (k) node_from_listing(k, l, i);
   } else if (l && l->sts && (i < 0 || l->modes[i] == DEAD_MODE) && strlen(name) <= 255) absent = 1;
   pthread_mutex_unlock(&t->lock);
   if (absent) {                    /* as JavaScript answers (ufs_ll_reply.c): a negative entry */
@@ -328,8 +325,95 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   if (fuse_reply_open(req, fi) != 0) free(d);
 }
 
-/* Replies with the entries of a loaded listing from offset `off` (offset i+1 follows entry i). */
-void serve_dir(fuse_req_t req, dirh_t *d, size_t size, off_t off) {
+/* The kernel protocol's READDIRPLUS entry (linux/fuse.h: fuse_direntplus), which libfuse 2 lacks. */
+struct k_attr {
+  uint64_t ino, size, blocks, atime, mtime, ctime;
+  uint32_t atimensec, mtimensec, ctimensec, mode, nlink, uid, gid, rdev, blksize, flags;
+};
+struct k_entry_out {
+  uint64_t nodeid, generation, entry_valid, attr_valid;
+  uint32_t entry_valid_nsec, attr_valid_nsec;
+  struct k_attr attr;
+};
+struct k_dirent { uint64_t ino, off; uint32_t namelen, type; };
+
+static void k_timeout(double t, uint64_t *sec, uint32_t *nsec) {   /* as libfuse's calc_timeout_* */
+  if (t <= 0) { *sec = 0; *nsec = 0; return; }
+  *sec = t >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)t;
+  double f = t - (double)*sec;
+  *nsec = f > 0 && f < 1 ? (uint32_t)(f * 1e9) : 0;
+}
+
+/* One READDIRPLUS entry at buf (room: its size), nodeid 0 when the attributes are not known. */
+static size_t plus_entry(mount_state_t *m, char *buf, size_t room, const char *name, uint64_t ino, uint32_t mode,
+                         off_t next, uint64_t nodeid, const struct stat *st) {
+  size_t namelen = strlen(name);
+  size_t dlen = (sizeof(struct k_dirent) + namelen + 7) & ~(size_t)7;
+  size_t len = sizeof(struct k_entry_out) + dlen;
+  if (len > room) return len;
+  memset(buf, 0, len);
+  struct k_entry_out *e = (struct k_entry_out *)buf;
+  if (nodeid) {
+    e->nodeid = nodeid;
+    k_timeout(m->entry_to, &e->entry_valid, &e->entry_valid_nsec);
+    k_timeout(m->attr_to, &e->attr_valid, &e->attr_valid_nsec);
+    struct k_attr *a = &e->attr;
+    a->ino = st->st_ino; a->size = (uint64_t)st->st_size; a->blocks = (uint64_t)st->st_blocks;
+    a->atime = (uint64_t)st->st_atim.tv_sec; a->atimensec = (uint32_t)st->st_atim.tv_nsec;
+    a->mtime = (uint64_t)st->st_mtim.tv_sec; a->mtimensec = (uint32_t)st->st_mtim.tv_nsec;
+    a->ctime = (uint64_t)st->st_ctim.tv_sec; a->ctimensec = (uint32_t)st->st_ctim.tv_nsec;
+    a->mode = st->st_mode; a->nlink = (uint32_t)st->st_nlink; a->uid = st->st_uid; a->gid = st->st_gid;
+    a->rdev = (uint32_t)st->st_rdev; a->blksize = (uint32_t)st->st_blksize;
+  }
+  struct k_dirent *d = (struct k_dirent *)(buf + sizeof *e);
+  d->ino = ino; d->off = (uint64_t)next; d->namelen = (uint32_t)namelen; d->type = (mode & S_IFMT) >> 12;
+  memcpy(d + 1, name, namelen);
+  return len;
+}
+
+/* A READDIRPLUS answer: each entry the node's kept listing has attributes for is attached (a lookup,
+   as listed_lookup's) and carries them; the others (and "." and "..") carry none. */
+static void serve_plus(fuse_req_t req, fuse_ino_t ino, dirh_t *d, size_t size, off_t off) {
+  mount_state_t *m = fuse_req_userdata(req);
+  char *buf = malloc(size ? size : 1);
+  uint64_t *ids = calloc(d->n > (uint32_t)off ? d->n - (uint32_t)off : 1, sizeof *ids);
+  if (!buf || !ids) { free(buf); free(ids); fuse_reply_err(req, ENOMEM); return; }
+  size_t pos = 0, nid = 0;
+  table_t *t = m->t;
+  pthread_mutex_lock(&t->lock);
+  node_t *p = cnode(m, ino);
+  dirh_t *l = p ? p->list : NULL;
+  for (uint32_t i = (uint32_t)off; i < d->n; i++) {
+    const char *name = d->names[i];
+    int dots = name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0));
+    int64_t j = !dots && l && l->sts ? dirh_find(l, name) : -1;
+    const struct stat *st = j >= 0 && l->modes[j] != DEAD_MODE && l->sts[j].st_ino ? &l->sts[j] : NULL;
+    size_t need = plus_entry(m, buf + pos, 0, name, d->inos[i], d->modes[i], (off_t)i + 1, 0, NULL);
+    if (need > size - pos) break;
+    uint64_t id = 0;
+    struct stat a;
+    if (st) {
+      a = *st;
+      id = attach(t, ino, name, &a);
+      node_t *k = id ? cnode(m, id) : NULL;
+      if (k) node_from_listing(k, l, j);
+      if (id) ids[nid++] = id;
+    }
+    pos += plus_entry(m, buf + pos, size - pos, name, d->inos[i], d->modes[i], (off_t)i + 1, id, &a);
+  }
+  pthread_mutex_unlock(&t->lock);
+  if (fuse_reply_buf(req, buf, pos) == 0) __atomic_add_fetch(&m->plus_entries, nid, __ATOMIC_RELAXED);
+  else if (nid) {                                      /* the kernel did not take the references */
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < nid; i++) forget_one(t, ids[i], 1);
+    pthread_mutex_unlock(&t->lock);
+  }
+  free(ids);
+  free(buf);
+}
+
+void serve_dir(fuse_req_t req, fuse_ino_t ino, dirh_t *d, size_t size, off_t off) {
+  if (d->plus) { serve_plus(req, ino, d, size, off); return; }
   char *buf = malloc(size ? size : 1);
   if (!buf) { fuse_reply_err(req, ENOMEM); return; }
   size_t pos = 0;
@@ -348,7 +432,7 @@ void serve_dir(fuse_req_t req, dirh_t *d, size_t size, off_t off) {
 
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
   dirh_t *d = (dirh_t *)(uintptr_t)fi->fh;
-  if (off != 0 && d->loaded) { serve_dir(req, d, size, off); return; }
+  if (off != 0 && d->loaded) { serve_dir(req, ino, d, size, off); return; }
   mount_state_t *m = fuse_req_userdata(req);
   if (m->cache_on) {
     pthread_mutex_lock(&m->t->lock);
@@ -356,7 +440,8 @@ static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
     int hit = n && n->list;
     if (hit) { dirh_clear(d); hit = dirh_copy(d, n->list) == 0; }
     pthread_mutex_unlock(&m->t->lock);
-    if (hit) { COUNT_C(m, OP_READDIR); serve_dir(req, d, size, off); return; }
+    if (hit) { COUNT_C(m, OP_READDIR); serve_dir(req, ino, d, size, off); return; }
+    if (scan_readdir(m, req, ino, d, size, off)) { COUNT_C(m, OP_READDIR); return; }
   }
   lreq_t *r = node_req(req, OP_READDIR, ino);
   if (r) { r->dh = d; r->n[0] = (double)size; r->n[1] = (double)off; submit(r); }

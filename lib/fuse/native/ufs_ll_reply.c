@@ -358,7 +358,7 @@ napi_value js_reply(napi_env env, napi_callback_info info) {
       }
       pthread_mutex_unlock(&m->t->lock);
       free(sts); free(xblob); free(xat);
-      serve_dir(req, dh, (size_t)r->n[0], (off_t)r->n[1]);
+      serve_dir(req, r->ino, dh, (size_t)r->n[0], (off_t)r->n[1]);
       break;
     }
     case OP_RENAME: case OP_UNLINK: case OP_RMDIR:

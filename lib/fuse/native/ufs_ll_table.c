@@ -189,10 +189,12 @@ void name_move(table_t *t, lname_t *l, uint64_t parent, const char *name) {
 }
 
 void dirh_clear(dirh_t *d) {
+  uint32_t n = d->n;
   for (uint32_t i = 0; i < d->n; i++) free(d->names[i]);
   free(d->names); free(d->inos); free(d->modes); free(d->sts); free(d->order); free(d->xblob); free(d->xat);
   d->names = NULL; d->inos = NULL; d->modes = NULL; d->n = 0; d->cap = 0; d->loaded = 0; d->sts = NULL; d->order = NULL;
   d->xblob = NULL; d->xat = NULL; d->xlen = 0;
+  if (d->links) { for (uint32_t i = 0; i < n; i++) free(d->links[i]); free(d->links); d->links = NULL; }
 }
 
 static int by_name(const void *a, const void *b, void *names) {
@@ -238,6 +240,7 @@ static int dirh_grow(dirh_t *d) {
 #define GROW(f, k) if (!(p = realloc(d->f, (size_t)cap * (k) * sizeof *d->f))) return -1; d->f = p;
   GROW(names, 1) GROW(inos, 1) GROW(modes, 1) GROW(sts, 1) GROW(order, 1)
   if (d->xat) { GROW(xat, 2) }
+  if (d->links) { GROW(links, 1) }
 #undef GROW
   d->cap = cap;
   return 0;
@@ -247,6 +250,7 @@ int dirh_upsert(dirh_t *d, const char *name, const struct stat *st, const char *
   if (!d->order || !d->sts) return -1;
   int64_t at;
   uint32_t pos = dirh_seek(d, name, &at);
+  if (at >= 0 && d->links) { free(d->links[at]); d->links[at] = NULL; }
   if (at < 0) {                    /* a new name: at the end of the listing, in order by name */
     char *nm = strdup(name);
     if (!nm || (d->n == d->cap && dirh_grow(d) != 0)) { free(nm); return -1; }
@@ -254,6 +258,7 @@ int dirh_upsert(dirh_t *d, const char *name, const struct stat *st, const char *
     d->names[at] = nm;
     memmove(d->order + pos + 1, d->order + pos, (d->n - pos) * sizeof *d->order);
     d->order[pos] = (uint32_t)at;
+    if (d->links) d->links[at] = NULL;
     d->n++;
   }
   d->inos[at] = (uint64_t)st->st_ino;

@@ -1,0 +1,454 @@
+// Listings read in C: a directory that only lower layers hold is merged here from the layers'
+// directories on disk, as the union merges it (lib/core.ts sourcesOf/build, lib/union-read.ts
+// readdirPlus): the topmost instance of each name, whiteouts and opaque directories in the union's
+// format, every entry's lstat with the union's inode number and times as JavaScript gives them, and
+// its xattr names without the format's own. A directory the upper layer holds or hides, or anything
+// unexpected (an error, an unknown filesystem, a path too long), is left to JavaScript.
+#include "ufs_fuse_ll.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+struct layout {
+  int n;                   /* layers: [0] the upper (NULL root: none), [1..n-1] the lowers, topmost first */
+  char **roots;
+  int aufs;                /* whiteouts: 0 overlay (0/0 devices, overlay.opaque), 1 aufs (.wh. names) */
+  int same_fs;             /* union inode numbers are the layers' own (lib/stats.ts InoMapper) */
+  dev_t *devs;             /* else each filesystem's range, in the order the union numbered them */
+  int ndev;
+  dev_t udev;              /* the union's st_dev */
+};
+
+#define AUFS_WH ".wh."
+#define AUFS_OPQ ".wh..wh..opq"
+
+/* ---- the union's view of one name ---- */
+
+/* A path under a layer root; 0 when it does not fit. */
+static int layer_path(char *out, const char *root, const char *rel, const char *name) {
+  int k = snprintf(out, PATH_MAX, "%s%s%s%s%s", root, *rel ? "/" : "", rel, name ? "/" : "", name ? name : "");
+  return k > 0 && k < PATH_MAX;
+}
+
+/* Whether a layer directory is opaque (-1: could not tell). overlay: the first overlay.opaque value
+   found (trusted., then user.) is "y", as whiteout-overlay.ts reads it. */
+static int is_opaque(const layout_t *L, const char *dir) {
+  if (L->aufs) {
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s/" AUFS_OPQ, dir) >= PATH_MAX) return -1;
+    struct stat st;
+    if (lstat(p, &st) == 0) return 1;
+    return errno == ENOENT ? 0 : -1;
+  }
+  static const char *keys[] = { "trusted.overlay.opaque", "user.overlay.opaque" };
+  for (int i = 0; i < 2; i++) {
+    char v[8];
+    ssize_t k = lgetxattr(dir, keys[i], v, sizeof v);
+    if (k >= 0) return k == 1 && v[0] == 'y';
+    if (errno == ERANGE) return 0;             /* a value, and not "y" */
+    if (errno != ENODATA && errno != ENOTSUP && errno != EOPNOTSUPP) return -1;
+  }
+  return 0;
+}
+
+/* The layers whose directory `rel` the union merges, topmost first, into out (room for L->n): their
+   count, or -1 when JavaScript must list it (the upper layer holds it; it does not exist; an error). */
+static int sources(const layout_t *L, const char *rel, int *out) {
+  char p[PATH_MAX];
+  int n = 0;
+  for (int i = 0; i < L->n; i++) {            /* the root: every layer down to the first opaque one */
+    if (!L->roots[i]) continue;
+    out[n++] = i;
+    int o = is_opaque(L, L->roots[i]);
+    if (o < 0) return -1;
+    if (o) break;
+  }
+  size_t at = 0, len = strlen(rel);
+  while (at < len && n > 0) {
+    const char *c = rel + at;
+    const char *slash = strchr(c, '/');
+    size_t clen = slash ? (size_t)(slash - c) : len - at;
+    char name[NAME_MAX + 1], prefix[PATH_MAX];
+    if (clen == 0 || clen > NAME_MAX || at >= PATH_MAX) return -1;
+    memcpy(name, c, clen); name[clen] = 0;
+    memcpy(prefix, rel, at ? at - 1 : 0); prefix[at ? at - 1 : 0] = 0;
+    if (L->aufs && strncmp(name, AUFS_WH, 4) == 0) return -1;
+    int m = 0, stop = 0;
+    for (int k = 0; k < n && !stop; k++) {
+      const char *root = L->roots[out[k]];
+      struct stat st;
+      if (!layer_path(p, root, prefix, name)) return -1;
+      if (lstat(p, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) stop = 1;    /* a file or a whiteout hides the layers below */
+        else {
+          out[m++] = out[k];
+          int o = is_opaque(L, p);
+          if (o < 0) return -1;
+          if (o) stop = 1;
+        }
+      } else if (errno != ENOENT) return -1;
+      if (!stop && L->aufs) {                  /* .wh.<name> beside it */
+        char wh[NAME_MAX + 8];
+        snprintf(wh, sizeof wh, AUFS_WH "%s", name);
+        if (!layer_path(p, root, prefix, wh)) return -1;
+        if (lstat(p, &st) == 0) stop = 1;
+        else if (errno != ENOENT) return -1;
+      }
+    }
+    n = m;
+    at += clen + 1;
+  }
+  if (n == 0 || out[0] == 0) return -1;
+  return n;
+}
+
+/* ---- what JavaScript would answer for an lstat ---- */
+
+/* A time as node:fs gives it (milliseconds in a double) and ufs-binding.ts splitMs sends it back. */
+static void js_time(struct timespec *t) {
+  double ms = (double)t->tv_sec * 1000 + (double)t->tv_nsec / 1e6;
+  double sec = floor(ms / 1000);
+  double f = (ms - sec * 1000) * 1e3, r = floor(f);
+  if (f - r >= 0.5) r += 1;                    /* Math.round */
+  double ns = r * 1e3;
+  if (ns > 999999000) ns = 999999000;
+  if (ns < 0) ns = 0;
+  t->tv_sec = (time_t)sec; t->tv_nsec = (long)ns;
+}
+
+/* The union's view of a lower layer's lstat (lib/core.ts statEntry); 0 when the union numbers this
+   filesystem lazily (not among the layers' own): JavaScript answers then. */
+static int union_stat(const layout_t *L, struct stat *st) {
+  double ino = (double)st->st_ino;
+  if (!L->same_fs) {
+    int idx = -1;
+    for (int i = 0; i < L->ndev && idx < 0; i++) if (L->devs[i] == st->st_dev) idx = i;
+    if (idx < 0 || st->st_ino >= (1ull << 40)) return 0;
+    ino = (double)idx * 1099511627776.0 + (double)st->st_ino;
+  }
+  st->st_ino = (ino_t)ino;
+  st->st_dev = L->udev;
+  js_time(&st->st_atim); js_time(&st->st_mtim); js_time(&st->st_ctim);
+  return 1;
+}
+
+/* ---- the merge ---- */
+
+typedef struct nameset {          /* names taken (listed or whited out), open addressing */
+  char **slot;
+  size_t cap, n;
+} nameset_t;
+
+static size_t hash(const char *s) {
+  size_t h = 1469598103934665603ull;
+  while (*s) { h ^= (unsigned char)*s++; h *= 1099511628211ull; }
+  return h;
+}
+static int set_has(const nameset_t *s, const char *name) {
+  if (!s->cap) return 0;
+  for (size_t i = hash(name) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+    if (!s->slot[i]) return 0;
+    if (strcmp(s->slot[i], name) == 0) return 1;
+  }
+}
+/* name is referenced, not copied */
+static int set_add(nameset_t *s, char *name) {
+  if (2 * (s->n + 1) > s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 64;
+    char **slot = calloc(cap, sizeof *slot);
+    if (!slot) return -1;
+    for (size_t i = 0; i < s->cap; i++) {
+      if (!s->slot[i]) continue;
+      size_t j = hash(s->slot[i]) & (cap - 1);
+      while (slot[j]) j = (j + 1) & (cap - 1);
+      slot[j] = s->slot[i];
+    }
+    free(s->slot);
+    s->slot = slot; s->cap = cap;
+  }
+  size_t i = hash(name) & (s->cap - 1);
+  while (s->slot[i]) i = (i + 1) & (s->cap - 1);
+  s->slot[i] = name;
+  s->n++;
+  return 0;
+}
+
+typedef struct scan {
+  char **names;                   /* the listing: ".", "..", then the entries */
+  struct stat *sts;
+  char *xblob;                    /* xattr names, NUL-ended, at xat[2i] (length xat[2i+1], -1: unknown) */
+  double *xat;
+  char **links;                   /* symlinks' targets (NULL: not a symlink, or unreadable) */
+  size_t n, cap, xlen, xcap;
+  char **hidden;                  /* whiteouts' names (set members not listed) */
+  size_t nh, caph;
+  nameset_t taken;
+} scan_t;
+
+static void scan_free(scan_t *s) {
+  for (size_t i = 0; i < s->n; i++) { free(s->names[i]); if (s->links) free(s->links[i]); }
+  for (size_t i = 0; i < s->nh; i++) free(s->hidden[i]);
+  free(s->names); free(s->links); free(s->sts); free(s->xblob); free(s->xat); free(s->hidden); free(s->taken.slot);
+}
+
+static int scan_push(scan_t *s, char *name, const struct stat *st) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 64;
+    char **nn = realloc(s->names, cap * sizeof *nn);
+    if (nn) s->names = nn;
+    struct stat *ns = nn ? realloc(s->sts, cap * sizeof *ns) : NULL;
+    if (ns) s->sts = ns;
+    double *nx = ns ? realloc(s->xat, 2 * cap * sizeof *nx) : NULL;
+    if (nx) s->xat = nx;
+    char **nl = nx ? realloc(s->links, cap * sizeof *nl) : NULL;
+    if (!nl) return -1;
+    s->links = nl; s->cap = cap;
+  }
+  s->names[s->n] = name;
+  s->sts[s->n] = *st;
+  s->xat[2 * s->n] = 0; s->xat[2 * s->n + 1] = -1;
+  s->links[s->n] = NULL;
+  s->n++;
+  return 0;
+}
+
+static int hide(scan_t *s, char *name) {
+  if (s->nh == s->caph) {
+    size_t cap = s->caph ? 2 * s->caph : 16;
+    char **nh = realloc(s->hidden, cap * sizeof *nh);
+    if (!nh) return -1;
+    s->hidden = nh; s->caph = cap;
+  }
+  s->hidden[s->nh++] = name;
+  return 0;
+}
+
+/* Entry i's xattr names (path: its file), the format's own left out; unknown when they cannot be read. */
+static int add_xattrs(const layout_t *L, scan_t *s, size_t i, const char *path) {
+  char buf[1024];
+  char *b = buf;
+  ssize_t k = llistxattr(path, buf, sizeof buf);
+  if (k < 0 && errno == ERANGE) {
+    ssize_t want = llistxattr(path, NULL, 0);
+    if (want < 0 || !(b = malloc((size_t)want + 1))) return 0;
+    k = llistxattr(path, b, (size_t)want);
+  }
+  if (k < 0) {
+    if (b != buf) free(b);
+    /* as DirLayer.listxattr: a filesystem without xattrs has none */
+    if (errno == ENOTSUP || errno == EOPNOTSUPP) { s->xat[2 * i] = (double)s->xlen; s->xat[2 * i + 1] = 0; }
+    return 0;
+  }
+  if (s->xlen + (size_t)k > s->xcap) {
+    size_t cap = s->xcap ? s->xcap : 4096;
+    while (cap < s->xlen + (size_t)k) cap *= 2;
+    char *nb = realloc(s->xblob, cap);
+    if (!nb) { if (b != buf) free(b); return -1; }
+    s->xblob = nb; s->xcap = cap;
+  }
+  size_t start = s->xlen;
+  for (ssize_t at = 0; at < k;) {
+    const char *nm = b + at;
+    size_t l = strnlen(nm, (size_t)(k - at));
+    int own = strncmp(nm, "user.ufs.", 9) == 0 ||
+      (!L->aufs && (strncmp(nm, "trusted.overlay.", 16) == 0 || strncmp(nm, "user.overlay.", 13) == 0));
+    if (!own && l < (size_t)(k - at)) { memcpy(s->xblob + s->xlen, nm, l + 1); s->xlen += l + 1; }
+    at += (ssize_t)l + 1;
+  }
+  if (b != buf) free(b);
+  s->xat[2 * i] = (double)start;
+  s->xat[2 * i + 1] = (double)(s->xlen - start);
+  return 0;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* One source layer's directory into the merge: its names in node:fs's order (sorted), each not
+   taken yet listed with its lstat; then its whiteouts taken. 0, or -1: JavaScript lists it. */
+static int merge_layer(const layout_t *L, scan_t *s, const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dh = fd < 0 ? NULL : fdopendir(fd);
+  if (!dh) { if (fd >= 0) close(fd); return -1; }
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  int bad = 0;
+  struct dirent *de;
+  errno = 0;
+  while (!bad && (de = readdir(dh))) {
+    const char *nm = de->d_name;
+    if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))) continue;
+    if (n == cap) {
+      char **nn = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *nn);
+      if (!nn) { bad = 1; break; }
+      names = nn;
+    }
+    if (!(names[n] = strdup(nm))) { bad = 1; break; }
+    n++;
+  }
+  if (!bad && errno) bad = 1;
+  if (!bad) qsort(names, n, sizeof *names, by_name);
+  size_t first_hidden = s->nh;
+  char path[PATH_MAX];
+  for (size_t i = 0; i < n && !bad; i++) {
+    char *nm = names[i];
+    names[i] = NULL;
+    if (L->aufs && strncmp(nm, AUFS_WH, 4) == 0) {
+      /* .wh.<name> hides name; .wh..wh..opq and other .wh..wh.* names are aufs' own */
+      if (strncmp(nm + 4, AUFS_WH, 4) == 0 || set_has(&s->taken, nm + 4)) { free(nm); continue; }
+      memmove(nm, nm + 4, strlen(nm + 4) + 1);
+      if (hide(s, nm) != 0) { free(nm); bad = 1; }
+      continue;
+    }
+    if (set_has(&s->taken, nm)) { free(nm); continue; }
+    struct stat st;
+    if (fstatat(dirfd(dh), nm, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      /* taken, but not listed (readdirPlus drops what it cannot stat) */
+      if (errno != ENOENT || hide(s, nm) != 0) { free(nm); bad = 1; }
+      continue;
+    }
+    if (!L->aufs && S_ISCHR(st.st_mode) && st.st_rdev == 0) {
+      if (hide(s, nm) != 0) { free(nm); bad = 1; }
+      continue;
+    }
+    if (!union_stat(L, &st) || scan_push(s, nm, &st) != 0) { free(nm); bad = 1; continue; }
+    if (set_add(&s->taken, nm) != 0 || !layer_path(path, dir, "", nm) || add_xattrs(L, s, s->n - 1, path) != 0) bad = 1;
+    if (!bad && S_ISLNK(st.st_mode)) {       /* its target, for readlink answered in C (ls -l reads them) */
+      ssize_t k = readlinkat(dirfd(dh), nm, path, sizeof path - 1);
+      if (k >= 0 && (s->links[s->n - 1] = malloc((size_t)k + 1))) { memcpy(s->links[s->n - 1], path, (size_t)k); s->links[s->n - 1][k] = 0; }
+    }
+  }
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  closedir(dh);
+  /* this layer's whiteouts hide the names in the layers below, not its own */
+  for (size_t i = first_hidden; i < s->nh && !bad; i++) if (!set_has(&s->taken, s->hidden[i]) && set_add(&s->taken, s->hidden[i]) != 0) bad = 1;
+  return bad ? -1 : 0;
+}
+
+/* ---- the request ---- */
+
+int scan_readdir(mount_state_t *m, fuse_req_t req, fuse_ino_t ino, dirh_t *d, size_t size, off_t off) {
+  const layout_t *L = __atomic_load_n(&m->layout, __ATOMIC_ACQUIRE);
+  if (!L || !m->cache_on) return 0;
+  lreq_t at = { .m = m };              /* when the listing began: kept only if nothing changed since */
+  at.gen = gen_now(m);
+  at.tick = __atomic_load_n(&m->tick, __ATOMIC_SEQ_CST);
+  table_t *t = m->t;
+  pthread_mutex_lock(&t->lock);
+  node_t *n = node_get(t, ino);
+  char *path = n ? path_of(t, ino, NULL) : NULL;
+  uint64_t self = n ? n->ino : 0, up = self;
+  if (n && n->names && ino != FUSE_ROOT_ID) {
+    node_t *p = node_get(t, n->names->parent);
+    if (p) up = p->ino;
+  }
+  pthread_mutex_unlock(&t->lock);
+  if (!path) return 0;
+  const char *rel = path[0] == '/' ? path + 1 : path;
+  int *src = malloc((size_t)L->n * sizeof *src);
+  int ns = src ? sources(L, rel, src) : -1;
+  scan_t s;
+  memset(&s, 0, sizeof s);
+  char dir[PATH_MAX];
+  struct stat st;
+  int ok = ns > 0 && layer_path(dir, L->roots[src[0]], rel, NULL) && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && union_stat(L, &st);
+  if (ok) {
+    /* "..": its inode and type; its attributes are not kept here (lookups of ".." are JavaScript's) */
+    struct stat pst;
+    memset(&pst, 0, sizeof pst);
+    pst.st_mode = S_IFDIR;
+    char *dot = strdup("."), *dotdot = strdup("..");
+    if (!dot || scan_push(&s, dot, &st) != 0) { free(dot); ok = 0; }
+    if (!ok || !dotdot || scan_push(&s, dotdot, &pst) != 0) { free(dotdot); ok = 0; }
+    /* "." has this node's number when the kernel already knows it */
+    if (ok && self && s.sts[0].st_ino != self) ok = 0;
+  }
+  for (int i = 0; ok && i < ns; i++) ok = layer_path(dir, L->roots[src[i]], rel, NULL) && merge_layer(L, &s, dir) == 0;
+  free(src);
+  free(path);
+  if (!ok) { scan_free(&s); return 0; }
+
+  /* the handle's listing (ino and type), and the node's with every entry's attributes */
+  dirh_clear(d);
+  size_t cnt = s.n;
+  d->names = calloc(cnt, sizeof *d->names);
+  d->inos = calloc(cnt, sizeof *d->inos);
+  d->modes = calloc(cnt, sizeof *d->modes);
+  if (!d->names || !d->inos || !d->modes) { dirh_clear(d); scan_free(&s); return 0; }
+  for (size_t i = 0; i < cnt; i++) {
+    d->names[i] = s.names[i];
+    d->inos[i] = i == 1 ? up : (uint64_t)s.sts[i].st_ino;
+    d->modes[i] = (uint32_t)s.sts[i].st_mode;
+  }
+  d->n = (uint32_t)cnt;
+  d->cap = (uint32_t)cnt;
+  d->loaded = 1;
+  for (size_t i = 0; i < cnt; i++) s.names[i] = NULL;   /* the names are the handle's now */
+  pthread_mutex_lock(&t->lock);
+  node_t *k = keep_on(&at, ino);
+  if (k && !k->list && (k->list = calloc(1, sizeof *k->list)) && dirh_copy(k->list, d) != 0) { free(k->list); k->list = NULL; }
+  if (!s.xblob) s.xblob = malloc(1);   /* no entry has xattrs: known, all empty (NULL would be unknown) */
+  if (k && k->list && !k->list->sts) {
+    dirh_index(k->list, s.sts, s.xblob, s.xlen, s.xat);
+    k->list->links = s.links;
+    s.sts = NULL; s.xblob = NULL; s.xat = NULL; s.links = NULL;
+  }
+  pthread_mutex_unlock(&t->lock);
+  scan_free(&s);
+  __atomic_add_fetch(&m->scans, 1, __ATOMIC_RELAXED);
+  serve_dir(req, ino, d, size, off);
+  return 1;
+}
+
+/* scanLayers(mount, roots: (string | null)[], aufs: boolean): the layers' directories, the upper's
+   first (null: none), so that listings only lower layers hold are read here. Once per mount. */
+napi_value js_scan_layers(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  mount_state_t *m;
+  uint32_t n = 0;
+  bool aufs = false;
+  if (argc < 3 || napi_get_value_external(env, argv[0], (void **)&m) != napi_ok || !m ||
+      napi_get_array_length(env, argv[1], &n) != napi_ok || n < 2 || napi_get_value_bool(env, argv[2], &aufs) != napi_ok) {
+    napi_throw_type_error(env, NULL, "scanLayers(mount, roots, aufs)");
+    return NULL;
+  }
+  layout_t *L = calloc(1, sizeof *L);
+  if (!L || !(L->roots = calloc(n, sizeof *L->roots)) || !(L->devs = calloc(n, sizeof *L->devs))) goto oom;
+  L->n = (int)n;
+  L->aufs = aufs;
+  int first = 1;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    napi_valuetype ty;
+    if (napi_get_element(env, argv[1], i, &v) != napi_ok || napi_typeof(env, v, &ty) != napi_ok) goto oom;
+    if (ty == napi_null) { if (i == 0) continue; goto bad; }
+    if (!(L->roots[i] = ufs_get_string(env, v))) goto bad;
+    struct stat st;                     /* the union numbers filesystems in layer order (core.ts init) */
+    if (lstat(L->roots[i], &st) != 0) goto bad;
+    if (first) { L->udev = st.st_dev; first = 0; }
+    int seen = 0;
+    for (int j = 0; j < L->ndev; j++) seen |= L->devs[j] == st.st_dev;
+    if (!seen) L->devs[L->ndev++] = st.st_dev;
+  }
+  L->same_fs = L->ndev <= 1;
+  __atomic_store_n(&m->layout, L, __ATOMIC_RELEASE);
+  return NULL;
+bad:
+  napi_throw_type_error(env, NULL, "scanLayers: a layer root is not a readable directory path");
+  goto out;
+oom:
+  napi_throw_error(env, NULL, "out of memory");
+out:
+  if (L) { for (int i = 0; i < L->n; i++) free(L->roots[i]); free(L->roots); free(L->devs); free(L); }
+  return NULL;
+}
