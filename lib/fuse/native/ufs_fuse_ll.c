@@ -4,7 +4,7 @@
 // The inode table is ufs_ll_table.c, the libfuse side of requests ufs_ll_ops.c, the answers from
 // JavaScript ufs_ll_reply.c; ufs_fuse_ll.h has the types.
 //
-// Threading: libfuse's worker threads (fuse_session_loop_mt) turn a request into an lreq, queue it to
+// Threading: the session's worker threads (ufs_ll_loop.c) turn a request into an lreq, queue it to
 // the JavaScript thread through one thread-safe function and return; JavaScript answers with
 // reply(lreq, result, ...), which calls fuse_reply_* on the JavaScript thread and frees the lreq.
 // While JavaScript has it, an lreq is on the mount's pending list:
@@ -200,7 +200,7 @@ static void abandon_pending(mount_state_t *m) {
 
 static void *loop_thread(void *arg) {
   mount_state_t *m = (mount_state_t *)arg;
-  fuse_session_loop_mt(m->se);     /* returns once its worker threads are gone */
+  session_loop(m);                 /* returns once its worker threads are gone (ufs_ll_loop.c) */
   abandon_pending(m);
   fuse_session_remove_chan(m->ch);
   fuse_session_destroy(m->se);

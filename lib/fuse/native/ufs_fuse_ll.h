@@ -71,6 +71,9 @@ typedef struct node {
   xent_t *xs;
   dirh_t *list;                    /* readdir answer */
   char *link;                      /* readlink answer */
+  int *lsrc;                       /* a directory's lower layers, as the union merges them (ufs_ll_scan.c): */
+  int nlsrc;                       /* known in generation lsrc_gen (renames move it on) */
+  uint64_t lsrc_gen;
 } node_t;
 
 #define BUCKETS 65536
@@ -200,6 +203,9 @@ void serve_dir(fuse_req_t req, fuse_ino_t ino, dirh_t *d, size_t size, off_t off
 /* ufs_ll_reply.c */
 void call_js(napi_env env, napi_value handler, void *context, void *data);
 napi_value js_reply(napi_env env, napi_callback_info info);
+
+/* ufs_ll_loop.c: reads and answers the session's requests until it ends */
+void session_loop(mount_state_t *m);
 
 /* ufs_ll_chan.c: the channel to the kernel (NULL: out of memory) */
 struct fuse_chan *chan_wrap(mount_state_t *m, struct fuse_chan *kch);

@@ -38,8 +38,15 @@ static int layer_path(char *out, const char *root, const char *rel, const char *
   return k > 0 && k < PATH_MAX;
 }
 
+static int has_name(const char *list, ssize_t len, const char *name) {
+  for (ssize_t at = 0; at < len; at += (ssize_t)strnlen(list + at, (size_t)(len - at)) + 1)
+    if (strcmp(list + at, name) == 0) return 1;
+  return 0;
+}
+
 /* Whether a layer directory is opaque (-1: could not tell). overlay: the first overlay.opaque value
-   found (trusted., then user.) is "y", as whiteout-overlay.ts reads it. */
+   found (trusted., then user.) is "y", as whiteout-overlay.ts reads it; only names the directory
+   lists are read (most have none: one call). */
 static int is_opaque(const layout_t *L, const char *dir) {
   if (L->aufs) {
     char p[PATH_MAX];
@@ -49,7 +56,11 @@ static int is_opaque(const layout_t *L, const char *dir) {
     return errno == ENOENT ? 0 : -1;
   }
   static const char *keys[] = { "trusted.overlay.opaque", "user.overlay.opaque" };
+  char names[1024];
+  ssize_t nl = llistxattr(dir, names, sizeof names);
+  if (nl == 0 || (nl < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP))) return 0;
   for (int i = 0; i < 2; i++) {
+    if (nl > 0 && !has_name(names, nl, keys[i])) continue;
     char v[8];
     ssize_t k = lgetxattr(dir, keys[i], v, sizeof v);
     if (k >= 0) return k == 1 && v[0] == 'y';
@@ -59,55 +70,92 @@ static int is_opaque(const layout_t *L, const char *dir) {
   return 0;
 }
 
-/* The layers whose directory `rel` the union merges, topmost first, into out (room for L->n): their
-   count, or -1 when JavaScript must list it (the upper layer holds it; it does not exist; an error). */
-static int sources(const layout_t *L, const char *rel, int *out) {
+/* One level of the union's sourcesOf: of layers `in` (n, topmost first) holding directory `prefix`,
+   those holding `name` under it as a directory, down to the first that hides the rest (a file or
+   whiteout of that name, an opaque directory, an aufs .wh.<name>), into out. Their count, or -1. */
+static int step(const layout_t *L, const int *in, int n, const char *prefix, const char *name, int *out) {
   char p[PATH_MAX];
+  int m = 0, stop = 0;
+  if (L->aufs && strncmp(name, AUFS_WH, 4) == 0) return -1;
+  for (int k = 0; k < n && !stop; k++) {
+    const char *root = L->roots[in[k]];
+    struct stat st;
+    if (!layer_path(p, root, prefix, name)) return -1;
+    if (lstat(p, &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) stop = 1;      /* a file or a whiteout hides the layers below */
+      else {
+        out[m++] = in[k];
+        int o = is_opaque(L, p);
+        if (o < 0) return -1;
+        if (o) stop = 1;
+      }
+    } else if (errno != ENOENT) return -1;
+    if (!stop && L->aufs) {                    /* .wh.<name> beside it */
+      char wh[NAME_MAX + 8];
+      snprintf(wh, sizeof wh, AUFS_WH "%s", name);
+      if (!layer_path(p, root, prefix, wh)) return -1;
+      if (lstat(p, &st) == 0) stop = 1;
+      else if (errno != ENOENT) return -1;
+    }
+  }
+  return m;
+}
+
+/* Splits rel's next component at *at into name (and the prefix before it); 0 when there is none. */
+static int next_component(const char *rel, size_t *at, char *prefix, char *name) {
+  size_t len = strlen(rel);
+  if (*at >= len) return 0;
+  const char *c = rel + *at, *slash = strchr(c, '/');
+  size_t clen = slash ? (size_t)(slash - c) : len - *at;
+  if (clen == 0 || clen > NAME_MAX || *at >= PATH_MAX) return -1;
+  memcpy(name, c, clen); name[clen] = 0;
+  memcpy(prefix, rel, *at ? *at - 1 : 0); prefix[*at ? *at - 1 : 0] = 0;
+  *at += clen + 1;
+  return 1;
+}
+
+/* The lower layers (never the upper) whose directory `rel` the union would merge if the upper layer
+   had nothing on the way, walking from the root; -1: an error. */
+static int lower_sources(const layout_t *L, const char *rel, int *out) {
   int n = 0;
-  for (int i = 0; i < L->n; i++) {            /* the root: every layer down to the first opaque one */
-    if (!L->roots[i]) continue;
+  for (int i = 1; i < L->n; i++) {             /* the root: down to the first opaque one */
     out[n++] = i;
     int o = is_opaque(L, L->roots[i]);
     if (o < 0) return -1;
     if (o) break;
   }
-  size_t at = 0, len = strlen(rel);
-  while (at < len && n > 0) {
-    const char *c = rel + at;
-    const char *slash = strchr(c, '/');
-    size_t clen = slash ? (size_t)(slash - c) : len - at;
-    char name[NAME_MAX + 1], prefix[PATH_MAX];
-    if (clen == 0 || clen > NAME_MAX || at >= PATH_MAX) return -1;
-    memcpy(name, c, clen); name[clen] = 0;
-    memcpy(prefix, rel, at ? at - 1 : 0); prefix[at ? at - 1 : 0] = 0;
-    if (L->aufs && strncmp(name, AUFS_WH, 4) == 0) return -1;
-    int m = 0, stop = 0;
-    for (int k = 0; k < n && !stop; k++) {
-      const char *root = L->roots[out[k]];
-      struct stat st;
-      if (!layer_path(p, root, prefix, name)) return -1;
-      if (lstat(p, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) stop = 1;    /* a file or a whiteout hides the layers below */
-        else {
-          out[m++] = out[k];
-          int o = is_opaque(L, p);
-          if (o < 0) return -1;
-          if (o) stop = 1;
-        }
-      } else if (errno != ENOENT) return -1;
-      if (!stop && L->aufs) {                  /* .wh.<name> beside it */
-        char wh[NAME_MAX + 8];
-        snprintf(wh, sizeof wh, AUFS_WH "%s", name);
-        if (!layer_path(p, root, prefix, wh)) return -1;
-        if (lstat(p, &st) == 0) stop = 1;
-        else if (errno != ENOENT) return -1;
-      }
-    }
-    n = m;
-    at += clen + 1;
+  size_t at = 0;
+  char prefix[PATH_MAX], name[NAME_MAX + 1];
+  int r;
+  while (n > 0 && (r = next_component(rel, &at, prefix, name)) != 0) {
+    if (r < 0 || (n = step(L, out, n, prefix, name, out)) < 0) return -1;
   }
-  if (n == 0 || out[0] == 0) return -1;
   return n;
+}
+
+/* Whether the upper layer takes part in directory `rel`: holds it, hides it, or makes a directory on
+   its way opaque (1 too when it cannot tell). Most paths: one lstat (it lacks the first component). */
+static int upper_involved(const layout_t *L, const char *rel) {
+  const char *root = L->roots[0];
+  if (!root) return 0;
+  if (!*rel || is_opaque(L, root) != 0) return 1;
+  size_t at = 0;
+  char prefix[PATH_MAX], name[NAME_MAX + 1], p[PATH_MAX];
+  int r;
+  while ((r = next_component(rel, &at, prefix, name)) != 0) {
+    struct stat st;
+    if (r < 0) return 1;
+    if (L->aufs) {                             /* .wh.<name>: hides it */
+      char wh[NAME_MAX + 8];
+      snprintf(wh, sizeof wh, AUFS_WH "%s", name);
+      if (strncmp(name, AUFS_WH, 4) == 0 || !layer_path(p, root, prefix, wh)) return 1;
+      if (lstat(p, &st) == 0 || errno != ENOENT) return 1;
+    }
+    if (!layer_path(p, root, prefix, name)) return 1;
+    if (lstat(p, &st) != 0) return errno == ENOENT ? 0 : 1;   /* nothing of it further down */
+    if (!S_ISDIR(st.st_mode) || is_opaque(L, p) != 0) return 1;
+  }
+  return 1;                                    /* it holds rel */
 }
 
 /* ---- what JavaScript would answer for an lstat ---- */
@@ -342,19 +390,46 @@ int scan_readdir(mount_state_t *m, fuse_req_t req, fuse_ino_t ino, dirh_t *d, si
   at.gen = gen_now(m);
   at.tick = __atomic_load_n(&m->tick, __ATOMIC_SEQ_CST);
   table_t *t = m->t;
+  int *src = malloc((size_t)L->n * sizeof *src), *psrc = malloc((size_t)L->n * sizeof *psrc);
+  int ns = -1, nps = -1;
+  char *path = NULL, *name = NULL;
+  uint64_t self = 0, up = 0;
   pthread_mutex_lock(&t->lock);
-  node_t *n = node_get(t, ino);
-  char *path = n ? path_of(t, ino, NULL) : NULL;
-  uint64_t self = n ? n->ino : 0, up = self;
-  if (n && n->names && ino != FUSE_ROOT_ID) {
-    node_t *p = node_get(t, n->names->parent);
-    if (p) up = p->ino;
+  node_t *n = src && psrc ? node_get(t, ino) : NULL;
+  if (n) {
+    path = path_of(t, ino, NULL);
+    self = up = n->ino;
+    if (n->lsrc && n->lsrc_gen == at.gen) { ns = n->nlsrc; memcpy(src, n->lsrc, (size_t)ns * sizeof *src); }
+    node_t *p = n->names && ino != FUSE_ROOT_ID ? node_get(t, n->names->parent) : NULL;
+    if (p) {
+      up = p->ino;
+      if (ns < 0 && p->lsrc && p->lsrc_gen == at.gen && (name = strdup(n->names->name))) {
+        nps = p->nlsrc; memcpy(psrc, p->lsrc, (size_t)nps * sizeof *psrc);
+      }
+    }
   }
   pthread_mutex_unlock(&t->lock);
-  if (!path) return 0;
-  const char *rel = path[0] == '/' ? path + 1 : path;
-  int *src = malloc((size_t)L->n * sizeof *src);
-  int ns = src ? sources(L, rel, src) : -1;
+  const char *rel = path ? (path[0] == '/' ? path + 1 : path) : NULL;
+  if (rel && ns < 0) {                  /* the lower layers holding it: from its parent's, or from the root */
+    if (nps >= 0) {
+      char prefix[PATH_MAX];
+      const char *slash = strrchr(rel, '/');
+      size_t plen = slash ? (size_t)(slash - rel) : 0;
+      if (plen < sizeof prefix) { memcpy(prefix, rel, plen); prefix[plen] = 0; ns = step(L, psrc, nps, prefix, name, src); }
+    } else ns = lower_sources(L, rel, src);
+    int *keep = ns >= 0 ? malloc(((size_t)ns + 1) * sizeof *keep) : NULL;
+    if (keep) {
+      memcpy(keep, src, (size_t)ns * sizeof *keep);
+      pthread_mutex_lock(&t->lock);
+      node_t *k = node_get(t, ino);
+      if (k) { free(k->lsrc); k->lsrc = keep; k->nlsrc = ns; k->lsrc_gen = at.gen; keep = NULL; }
+      pthread_mutex_unlock(&t->lock);
+      free(keep);
+    }
+  }
+  free(psrc);
+  free(name);
+  if (!rel || ns <= 0 || upper_involved(L, rel)) { free(src); free(path); return 0; }
   scan_t s;
   memset(&s, 0, sizeof s);
   char dir[PATH_MAX];

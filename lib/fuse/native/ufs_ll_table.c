@@ -80,6 +80,7 @@ static void maybe_free(table_t *t, node_t *n) {
   }
   node_cache_drop(n);
   free(n->fhs);
+  free(n->lsrc);
   free(n);
 }
 
