@@ -107,6 +107,41 @@ export async function makeLayers(): Promise<Layers> {
   };
 }
 
+/** A union over a lower layer served by another ufsmount (see mountOverLowerMount). */
+export interface StoppableLower {
+  /** The lower ufsmount's mountpoint and its server's pid (SIGSTOP it to make the layer hang). */
+  lowerMnt: string;
+  lowerServer: number | undefined;
+  /** Lets the lower server go on and unmounts both (for afterAll). */
+  release(): Promise<void>;
+}
+
+/**
+ * Mounts L.mnt as a union whose only lower layer is `d` inside another ufsmount of L.l1 (`prepare`
+ * fills L.l1/d first): stopping that server makes every request of the union that reaches the
+ * layer wait, in JavaScript or in C.
+ */
+export async function mountOverLowerMount(L: Layers, prepare: (dir: string) => Promise<void>): Promise<StoppableLower> {
+  const lowerMnt = path.join(L.base, 'lower-mnt');
+  await fsp.mkdir(lowerMnt);
+  await fsp.mkdir(path.join(L.l1, 'd'));
+  await prepare(path.join(L.l1, 'd'));
+  let r = await ufsmount(['-o', `lowerdir=${L.l1}`, lowerMnt]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  const lowerServer = serverPids(lowerMnt)[0];
+  r = await ufsmount(['-o', `lowerdir=${path.join(lowerMnt, 'd')},upperdir=${L.upper},workdir=${L.work}`, L.mnt]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return {
+    lowerMnt,
+    lowerServer,
+    async release() {
+      if (lowerServer !== undefined) process.kill(lowerServer, 'SIGCONT');
+      if (mountedType(L.mnt)) await ufsmount(['-u', L.mnt]);
+      if (mountedType(lowerMnt)) await ufsmount(['-u', lowerMnt]);
+    },
+  };
+}
+
 /** The kernel forgets its unused dentries and inodes: the next stat of each name is a LOOKUP again. */
 export function forgetDentries(): void {
   fs.writeFileSync('/proc/sys/vm/drop_caches', '2');

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { alive, binding, canMount, cleanupAll, makeLayers, mountedType, run, serverPids, ufsmount, waitFor, type Layers, mountLayersForSuite } from './helpers.js';
+import { alive, binding, canMount, cleanupAll, makeLayers, mountedType, run, serverPids, ufsmount, waitFor, type Layers, mountLayersForSuite, mountOverLowerMount, type StoppableLower } from './helpers.js';
 
 afterAll(cleanupAll);
 
@@ -111,27 +111,20 @@ describe.skipIf(!canMount || !hasPython)(`open files at the edges (${binding} bi
 
 describe.skipIf(!canMount || binding !== 'ufs-ll')('a request stuck in JavaScript (ufs-ll binding; needs root, /dev/fuse)', () => {
   let L: Layers;
-  let lowerMnt: string;
+  let lower: StoppableLower | undefined;
   let lowerServer: number | undefined;
 
   beforeAll(async () => {
     L = await makeLayers();
     // The union's lower layer lies in another ufsmount: stopping that server makes every request
     // of the union that reaches the layer wait in JavaScript (a libuv thread blocked on it).
-    lowerMnt = path.join(L.base, 'lower-mnt');
-    await fsp.mkdir(lowerMnt);
-    await fsp.mkdir(path.join(L.l1, 'd'));
-    for (const f of ['f1', 'f2']) await fsp.writeFile(path.join(L.l1, 'd', f), f);
-    let r = await ufsmount(['-o', `lowerdir=${L.l1}`, lowerMnt]);
-    if (r.code !== 0) throw new Error(r.stderr);
-    lowerServer = serverPids(lowerMnt)[0];
-    r = await ufsmount(['-o', `lowerdir=${path.join(lowerMnt, 'd')},upperdir=${L.upper},workdir=${L.work}`, L.mnt]);
-    if (r.code !== 0) throw new Error(r.stderr);
+    lower = await mountOverLowerMount(L, async (d) => {
+      for (const f of ['f1', 'f2']) await fsp.writeFile(path.join(d, f), f);
+    });
+    lowerServer = lower.lowerServer;
   });
   afterAll(async () => {
-    if (lowerServer !== undefined) process.kill(lowerServer, 'SIGCONT');
-    if (L && mountedType(L.mnt)) await ufsmount(['-u', L.mnt]);
-    if (lowerMnt && mountedType(lowerMnt)) await ufsmount(['-u', lowerMnt]);
+    await lower?.release();
   });
 
   it('lets its killed caller go at once, and the mount be unmounted', async () => {

@@ -8,34 +8,25 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
-import { binding, canMount, cleanupAll, makeLayers, mountedType, run, serverPids, ufsmount, type Layers } from './helpers.js';
+import { binding, canMount, cleanupAll, makeLayers, mountOverLowerMount, run, type Layers, type StoppableLower } from './helpers.js';
 
 afterAll(cleanupAll);
 
 describe.skipIf(!canMount || binding !== 'ufs-ll')('the session loop (ufs-ll binding; needs root, /dev/fuse)', () => {
   let L: Layers;
-  let lowerMnt: string;
+  let lower: StoppableLower | undefined;
   let lowerServer: number | undefined;
   let reader: ChildProcess | undefined;
 
   beforeAll(async () => {
     L = await makeLayers();
-    lowerMnt = path.join(L.base, 'lower-mnt');
-    await fsp.mkdir(lowerMnt);
-    await fsp.mkdir(path.join(L.l1, 'd'));
-    await fsp.writeFile(path.join(L.l1, 'd', 'slow'), 'x'.repeat(1 << 20));
     await fsp.writeFile(path.join(L.upper, 'quick'), 'from the upper layer\n');
-    let r = await ufsmount(['-o', `lowerdir=${L.l1}`, lowerMnt]);
-    if (r.code !== 0) throw new Error(r.stderr);
-    lowerServer = serverPids(lowerMnt)[0];
-    r = await ufsmount(['-o', `lowerdir=${path.join(lowerMnt, 'd')},upperdir=${L.upper},workdir=${L.work}`, L.mnt]);
-    if (r.code !== 0) throw new Error(r.stderr);
+    lower = await mountOverLowerMount(L, (d) => fsp.writeFile(path.join(d, 'slow'), 'x'.repeat(1 << 20)));
+    lowerServer = lower.lowerServer;
   });
   afterAll(async () => {
-    if (lowerServer !== undefined) process.kill(lowerServer, 'SIGCONT');
     reader?.kill('SIGKILL');
-    if (L && mountedType(L.mnt)) await ufsmount(['-u', L.mnt]);
-    if (lowerMnt && mountedType(lowerMnt)) await ufsmount(['-u', lowerMnt]);
+    await lower?.release();
   });
 
   it('serves other requests while a READ served in C waits on a stopped layer', async () => {
