@@ -1,6 +1,7 @@
 // Runs the mount-level suite: builds the data sets, finds which targets can mount here, then runs
-// every benchmark on every target in turn, warm (one mount, an untimed run first) and cold (a fresh
-// mount and dropped caches before every run); writes get a fresh mount (or a put-back plain dir) per run.
+// every benchmark on every target, warm (one mount per target, an untimed run first) and cold (a fresh
+// mount and dropped caches before every run, the targets taking turns run by run); writes get a fresh
+// mount (or a put-back plain dir) per run, also in turns, and start with nothing left to write back.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { buildMountData, FULL_MOUNT, QUICK_MOUNT, type MountData, type MountSizes } from './data.js';
@@ -22,6 +23,16 @@ async function sample(b: MountBench, cmd: string, dir: string): Promise<number> 
   if (!b.parse) return timeCommand(cmd, dir);
   const out = await must(cmd, { cwd: dir, timeoutMs: 600_000 });
   return b.parse(out);
+}
+
+/** One target's share of a row: its samples so far, its check, the error that ended its runs. */
+interface TargetRun {
+  t: MountTarget;
+  base: { suite: 'mount'; bench: string; variant: Variant; title: string; target: string };
+  scratch: string;
+  samples: number[];
+  check?: string;
+  error?: string;
 }
 
 interface RowState {
@@ -72,64 +83,77 @@ export async function runMount(ctx: SuiteContext): Promise<SuiteOutput> {
     const title = benchTitle(b, sizes);
     for (const variant of b.variants) {
       const row: RowState = { floorCheck: null };
+      const cmd = b.cmd(data, sizes);
+      const runs: TargetRun[] = [];
       for (const t of targets) {
         if (!ctx.selected(key(b, variant, t))) continue;
         const base = { suite: 'mount' as const, bench: b.id, variant, title, target: t.id };
         const info = infos.find((i) => i.id === t.id)!;
-        if (info.unavailable) {
-          figures.push(naFigure(base, info.unavailable));
-          continue;
-        }
-        if (variant === 'cold' && coldWhy) {
-          figures.push(naFigure(base, coldWhy));
-          continue;
-        }
-        const scratch = path.join(ctx.tmp, 'mounts', t.id);
-        await fsp.mkdir(scratch, { recursive: true });
+        if (info.unavailable) figures.push(naFigure(base, info.unavailable));
+        else if (variant === 'cold' && coldWhy) figures.push(naFigure(base, coldWhy));
+        else runs.push({ t, base, scratch: path.join(ctx.tmp, 'mounts', t.id), samples: [] });
+      }
+      for (const r of runs) await fsp.mkdir(r.scratch, { recursive: true });
+      const attempt = async (r: TargetRun, fn: () => Promise<void>): Promise<void> => {
+        if (r.error !== undefined) return;
         try {
-          const samples: number[] = [];
-          let check: string | undefined;
-          const cmd = b.cmd(data, sizes);
-          if (b.kind === 'read' && variant === 'warm') {
-            const m = await t.mount(stack, scratch);
+          await fn();
+        } catch (e) {
+          r.error = message(e);
+        }
+      };
+      if (b.kind === 'read' && variant === 'warm') {
+        // One mount per target, an untimed run first, then every run on it.
+        for (const r of runs) {
+          await attempt(r, async () => {
+            const m = await r.t.mount(stack, r.scratch);
             try {
               await sample(b, cmd, m.dir);
-              check = await runCheck(b, m, data, sizes, t, row);
-              for (let i = 0; i < sizes.warmRuns; i++) samples.push(await sample(b, cmd, m.dir));
+              r.check = await runCheck(b, m, data, sizes, r.t, row);
+              for (let i = 0; i < sizes.warmRuns; i++) r.samples.push(await sample(b, cmd, m.dir));
             } finally {
               await m.unmount();
             }
-          } else if (b.kind === 'read') {
-            for (let i = 0; i < sizes.coldRuns; i++) {
-              const m = await t.mount(stack, scratch);
-              try {
-                await dropCaches();
-                samples.push(await sample(b, cmd, m.dir));
-              } finally {
-                await m.unmount();
-              }
-            }
-          } else {
-            for (let i = 0; i < sizes.writeRuns; i++) {
-              const m = await t.mount(stack, scratch);
-              try {
-                if (b.warmup) await must(b.warmup, { cwd: m.dir, timeoutMs: 600_000 });
-                samples.push(await sample(b, cmd, m.dir));
-                if (i === 0) check = await runCheck(b, m, data, sizes, t, row);
-              } finally {
-                if (t.inPlace && b.reset) await must(b.reset(stack, sizes), { cwd: m.dir, timeoutMs: 600_000 });
-                await m.unmount();
-              }
-            }
-          }
-          const s = summarize(samples);
-          const f = okFigure({ ...base, method: b.parse ? 'fio' : 'process', per: b.parse ? 'op' : 'run' }, s, check ? { check } : {});
-          figures.push(f);
-          ctx.log(`mount: ${`${b.id}/${variant}`.padEnd(20)} ${t.id.padEnd(15)} ${(s.mean * (b.parse ? 1e6 : 1e3)).toFixed(b.parse ? 1 : 0).padStart(9)} ${b.parse ? 'µs/read' : 'ms'} ±${Number.isFinite(s.rme) ? s.rme.toFixed(1) : '?'}% (${s.samples} runs)${check ? ` CHECK: ${check}` : ''}`);
-        } catch (e) {
-          figures.push(naFigure(base, message(e), 'error'));
-          ctx.log(`mount: ${b.id}/${variant} ${t.id}: error: ${message(e)}`);
+          });
         }
+      } else {
+        // A fresh mount per run, the targets taking turns run by run, so that a change in the
+        // machine's speed over the minutes a row takes (a virtual disk's, writeback's) falls on
+        // every target alike instead of on whichever ran last.
+        const count = b.kind === 'read' ? sizes.coldRuns : sizes.writeRuns;
+        for (let i = 0; i < count; i++) {
+          for (const r of runs) {
+            await attempt(r, async () => {
+              const m = await r.t.mount(stack, r.scratch);
+              try {
+                if (b.kind === 'read') {
+                  await dropCaches();
+                  r.samples.push(await sample(b, cmd, m.dir));
+                  return;
+                }
+                if (b.warmup) await must(b.warmup, { cwd: m.dir, timeoutMs: 600_000 });
+                // Untimed: earlier runs' dirty pages (a copied-up GiB each) are written back now, not
+                // during this run; a target that fsyncs its copy-up pays for it, one that does not, not.
+                await must('sync', { timeoutMs: 600_000 });
+                r.samples.push(await sample(b, cmd, m.dir));
+                if (i === 0) r.check = await runCheck(b, m, data, sizes, r.t, row);
+              } finally {
+                if (r.t.inPlace && b.reset) await must(b.reset(stack, sizes), { cwd: m.dir, timeoutMs: 600_000 });
+                await m.unmount();
+              }
+            });
+          }
+        }
+      }
+      for (const r of runs) {
+        if (r.error !== undefined) {
+          figures.push(naFigure(r.base, r.error, 'error'));
+          ctx.log(`mount: ${b.id}/${variant} ${r.t.id}: error: ${r.error}`);
+          continue;
+        }
+        const st = summarize(r.samples);
+        figures.push(okFigure({ ...r.base, method: b.parse ? 'fio' : 'process', per: b.parse ? 'op' : 'run' }, st, r.check ? { check: r.check } : {}));
+        ctx.log(`mount: ${`${b.id}/${variant}`.padEnd(20)} ${r.t.id.padEnd(15)} ${(st.mean * (b.parse ? 1e6 : 1e3)).toFixed(b.parse ? 1 : 0).padStart(9)} ${b.parse ? 'µs/read' : 'ms'} ±${Number.isFinite(st.rme) ? st.rme.toFixed(1) : '?'}% (${st.samples} runs)${r.check ? ` CHECK: ${r.check}` : ''}`);
       }
     }
   }
