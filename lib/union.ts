@@ -35,6 +35,8 @@ export interface LayerDirs {
   lowers: string[];
   /** How the layers record deletions and opaque directories. */
   whiteouts: WhiteoutFormatName;
+  /** Whether a copy-up may be of the metadata only, the data staying in the lower layer (metacopy). */
+  metacopy: boolean;
 }
 
 export class UnionFs extends UnionReader implements HandleHost {
@@ -91,7 +93,7 @@ export class UnionFs extends UnionReader implements HandleHost {
     if (upper && !dir(upper)) return null;
     const roots = lowers.map(dir);
     if (roots.length === 0 || roots.some((r) => r === null)) return null;
-    return { upper: upper ? dir(upper) : null, lowers: roots as string[], whiteouts: this.core.format.name };
+    return { upper: upper ? dir(upper) : null, lowers: roots as string[], whiteouts: this.core.format.name, metacopy: this.core.metacopy };
   }
 
   /** Runs a change: the union must be writable; directory renames are excluded meanwhile. */

@@ -265,7 +265,7 @@ export class FuseAdapter {
   }
 
   /** Where the target's layers are on disk, when it says (UnionFs.layerDirs), else null. */
-  layerDirs(): { upper: string | null; lowers: string[]; whiteouts: 'overlay' | 'aufs' } | null {
+  layerDirs(): { upper: string | null; lowers: string[]; whiteouts: 'overlay' | 'aufs'; metacopy?: boolean } | null {
     return typeof this.target.layerDirs === 'function' ? this.target.layerDirs() : null;
   }
 

@@ -40,7 +40,7 @@ export interface FuseTarget {
   /** Reports each copy-up as it happens (UnionFs.onCopyUp): lets the server follow changes node by node. */
   onCopyUp?(listener: (path: string) => void): () => void;
   /** Where the layers are on disk (UnionFs.layerDirs): lets the server read some listings itself. */
-  layerDirs?(): { upper: string | null; lowers: string[]; whiteouts: 'overlay' | 'aufs' } | null;
+  layerDirs?(): { upper: string | null; lowers: string[]; whiteouts: 'overlay' | 'aufs'; metacopy?: boolean } | null;
   /** Longest union path accepted, when the target limits it: the server lifts the limit (see runServer). */
   pathMax?: number;
 }

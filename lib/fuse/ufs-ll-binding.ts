@@ -48,9 +48,11 @@ interface UfsFuseLlAddon {
   copiedUp?(mount: unknown, path: string): void;
   /**
    * The layers' directories, the upper's first (null: none), and the whiteout format: listings of
-   * directories only lower layers hold are then read in C (ufs_ll_scan.c). Before the kernel's INIT.
+   * directories only lower layers hold are then read in C (ufs_ll_scan.c), and with `opens`,
+   * read-only opens of files only lower layers hold are served there too (ufs_ll_open.c). Before
+   * the kernel's INIT.
    */
-  scanLayers?(mount: unknown, roots: Array<string | null>, aufs: boolean): void;
+  scanLayers?(mount: unknown, roots: Array<string | null>, aufs: boolean, opens?: boolean): void;
 }
 
 // The operation numbers of ufs_fuse_ll.c's `enum op`, in order.
@@ -305,7 +307,10 @@ export async function mountWithUfsLlBinding(mountpoint: string, adapter: FuseAda
     mount.ref = addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, mount, { init: onInit, exit: onExit }),
       Float64Array.from(timeouts), (keep ? 1 : 0) | (mount.follow ? 2 : 0) | (process.env.UFS_FUSE_POSIX_ACL !== '0' ? 4 : 0) |
       (process.env.UFS_FUSE_READDIRPLUS === '0' ? 8 : 0));
-    if (dirs) addon.scanLayers!(mount.ref, [dirs.upper, ...dirs.lowers], dirs.whiteouts === 'aufs');
+    // and read-only opens of lower files are served in C too (UFS_FUSE_C_OPENS=0: not; nor when a
+    // copy-up may leave a file's data below, metacopy, nor when reads are JavaScript's)
+    const opens = cReads && process.env.UFS_FUSE_C_OPENS !== '0' && dirs?.metacopy === false;
+    if (dirs) addon.scanLayers!(mount.ref, [dirs.upper, ...dirs.lowers], dirs.whiteouts === 'aufs', opens);
   } catch (e) {
     throw new Error(`ufsmount: mounting on ${mountpoint} failed: ${e instanceof Error ? e.message : String(e)}`);
   }

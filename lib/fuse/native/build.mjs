@@ -16,7 +16,7 @@ const outDir = path.join(here, 'build');
 // Each binding and its sources (ufs_fuse_napi.c: what both share); package.json "files" ships them.
 const TARGETS = {
   ufs_fuse: ['ufs_fuse.c', 'ufs_fuse_napi.c'],
-  ufs_fuse_ll: ['ufs_fuse_ll.c', 'ufs_ll_table.c', 'ufs_ll_keep.c', 'ufs_ll_ops.c', 'ufs_ll_reply.c', 'ufs_ll_fds.c', 'ufs_ll_chan.c', 'ufs_ll_scan.c', 'ufs_ll_loop.c', 'ufs_fuse_napi.c'],
+  ufs_fuse_ll: ['ufs_fuse_ll.c', 'ufs_ll_table.c', 'ufs_ll_keep.c', 'ufs_ll_ops.c', 'ufs_ll_reply.c', 'ufs_ll_fds.c', 'ufs_ll_chan.c', 'ufs_ll_layout.c', 'ufs_ll_scan.c', 'ufs_ll_open.c', 'ufs_ll_loop.c', 'ufs_fuse_napi.c'],
 };
 let failed = false;
 

@@ -126,6 +126,29 @@ void submit(lreq_t *r) {
   }
 }
 
+/* A request C serves itself that may wait on a layer (ufs_ll_open.c): on the pending list, so that a
+   killed caller is answered EINTR at once (on_interrupt), as for JavaScript's requests. */
+void hold(lreq_t *r) {
+  mount_state_t *m = r->m;
+  pthread_mutex_lock(&m->qlock);
+  r->next = m->pending;
+  if (m->pending) m->pending->prev = r;
+  m->pending = r;
+  pthread_mutex_unlock(&m->qlock);
+  registering = 1;
+  fuse_req_interrupt_func(r->req, on_interrupt, m);
+  registering = 0;
+}
+
+int unhold(lreq_t *r) {
+  if (!claim(r)) { drop(r); return 0; }
+  pthread_mutex_lock(&r->m->qlock);
+  r->m->replying--;
+  pthread_mutex_unlock(&r->m->qlock);
+  lreq_free(r);
+  return 1;
+}
+
 int claim(lreq_t *r) {
   mount_state_t *m = r->m;
   pthread_mutex_lock(&m->qlock);

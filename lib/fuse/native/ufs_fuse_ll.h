@@ -210,11 +210,18 @@ void session_loop(mount_state_t *m);
 /* ufs_ll_chan.c: the channel to the kernel (NULL: out of memory) */
 struct fuse_chan *chan_wrap(mount_state_t *m, struct fuse_chan *kch);
 
+/* Handles of C's own (ufs_ll_open.c) are numbered from here; JavaScript's are below 2^31. */
+#define C_FH_BASE (1ull << 32)
+#define C_FH(fh) ((uint64_t)(fh) >= C_FH_BASE)
+
 /* ufs_ll_fds.c: reads served from the layer file's descriptor */
 int fds_init(mount_state_t *m);
 int fds_read(mount_state_t *m, fuse_req_t req, uint64_t fh, size_t size, off_t off);  /* 1: answered */
 int fds_write(mount_state_t *m, fuse_req_t req, uint64_t ino, uint64_t fh, const char *buf, size_t size, off_t off);
 void fds_forget(mount_state_t *m, uint64_t fh);
+int fds_adopt(mount_state_t *m, uint64_t fh, int fd);   /* an open file of C's own (ufs_ll_open.c) */
+int fds_swap(mount_state_t *m, uint64_t fh, int fd);    /* it reads fd from now on */
+int fds_call(mount_state_t *m, uint64_t fh, int op, struct stat *st);   /* 0 fstat, 1 fdatasync, 2 fsync */
 napi_value js_open_fd(napi_env env, napi_callback_info info);
 napi_value js_set_fd(napi_env env, napi_callback_info info);
 napi_value js_read_stats(napi_env env, napi_callback_info info);
@@ -229,6 +236,8 @@ napi_value js_scan_layers(napi_env env, napi_callback_info info);
 void lreq_free(lreq_t *r);         /* before it was submitted (or abandoned): frees it */
 void submit(lreq_t *r);            /* hands it to JavaScript (or answers it EIO) */
 int claim(lreq_t *r);              /* 1: the caller answers it now and then calls done(); 0: abandoned */
+void hold(lreq_t *r);              /* C serves it, and it may wait: a killed caller is answered EINTR meanwhile */
+int unhold(lreq_t *r);             /* C will not answer a held request (frees it): 0 when it was answered EINTR */
 void done(lreq_t *r);              /* after the answer: moves the generation on, frees it */
 void drop(lreq_t *r);              /* frees an abandoned request (JavaScript's answer is not passed on) */
 void fail(lreq_t *r, int err);     /* answers a submitted request -err (or drops it if abandoned) */

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FBUCKETS 1024
@@ -177,6 +178,54 @@ int fds_write(mount_state_t *m, fuse_req_t req, uint64_t ino, uint64_t fh, const
   if (err && done_n == 0) fuse_reply_err(req, err);
   else fuse_reply_write(req, done_n);
   return 1;
+}
+
+/* An open file of C's own (ufs_ll_open.c): `fd` is the entry's from now on (closed with it); -1:
+   out of memory (the caller closes fd). */
+int fds_adopt(mount_state_t *m, uint64_t fh, int fd) {
+  fds_t *f = m->fds;
+  fent_t *e = calloc(1, sizeof *e);
+  dfd_t *d = e ? malloc(sizeof *d) : NULL;
+  if (!d) { free(e); return -1; }
+  d->fd = fd; d->refs = 1;
+  e->fh = fh; e->f = f; e->refs = 1; e->cur = d;   /* the table's reference only */
+  pthread_mutex_lock(&f->lock);
+  fent_t *old = unlink_fh(f, fh);
+  e->next = f->byfh[fh % FBUCKETS];
+  f->byfh[fh % FBUCKETS] = e;
+  pthread_mutex_unlock(&f->lock);
+  if (old) unref(old);
+  return 0;
+}
+
+/* Open file fh of C's own reads `fd` from now on (a copy-up re-pointed it); -1 when fh is not open
+   (the caller closes fd). Reads in flight finish on the old descriptor, as with setFd. */
+int fds_swap(mount_state_t *m, uint64_t fh, int fd) {
+  fds_t *f = m->fds;
+  dfd_t *nd = malloc(sizeof *nd);
+  if (!nd) return -1;
+  nd->fd = fd; nd->refs = 1;
+  pthread_mutex_lock(&f->lock);
+  fent_t *e = f->byfh[fh % FBUCKETS];
+  while (e && e->fh != fh) e = e->next;
+  dfd_t *old = NULL;
+  if (e) { old = dfd_put_locked(e->cur); e->cur = nd; e->wr = 0; }
+  pthread_mutex_unlock(&f->lock);
+  if (!e) { free(nd); return -1; }
+  dfd_close(old);
+  return 0;
+}
+
+/* fstat (op 0) or fsync (op 1: data only, 2: all) of open file fh's descriptor; -errno, -EBADF when
+   it has none. */
+int fds_call(mount_state_t *m, uint64_t fh, int op, struct stat *st) {
+  fds_t *f = m->fds;
+  dfd_t *d = dfd_take(f, fh, 0);
+  if (!d) return -EBADF;
+  int r = op == 0 ? fstat(d->fd, st) : op == 1 ? fdatasync(d->fd) : fsync(d->fd);
+  r = r < 0 ? -errno : 0;
+  dfd_give(f, d);
+  return r;
 }
 
 static void drop_external(napi_env env, void *data, void *hint) { (void)env; (void)hint; unref(data); }

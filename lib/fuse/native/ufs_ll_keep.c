@@ -2,7 +2,7 @@
 // (ls -l asks for two per file), listings with every entry's attributes (lookups after a readdir;
 // absent names), a directory's attributes after a change under it; and how changes keep them true:
 // most are followed node by node (keep_change, keep_created, keep_copied_up), the others drop all.
-#include "ufs_fuse_ll.h"
+#include "ufs_ll_layout.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +266,7 @@ napi_value js_copied_up(napi_env env, napi_callback_info info) {
     return NULL;
   }
   keep_copied_up(m, path);
+  copen_copied_up(m, path);        /* C's own handles of it read the upper copy */
   free(path);
   return NULL;
 }

@@ -3,7 +3,7 @@
 // on, so the requests of a walk wake the same warm thread each time (libfuse 2's own loop keeps up to
 // ten threads reading, and the kernel wakes them in turn, each one cold: ~10 % of an `ls -lR`).
 // A request that may wait for a disk (READ or WRITE served from a layer file, a READDIR read from the
-// layers) stops the leader reading. If more requests wait already, another thread reads them at once;
+// layers, an OPEN of a lower file) stops the leader reading. If more requests wait already, another thread reads them at once;
 // else the leader serves it and reads on, and the watcher makes another thread read if it takes more
 // than WATCH_NS (a slow disk, a hung layer), so requests never wait long behind one that blocks. (The
 // watcher wakes at most once per WATCH_NS, and only while such requests come: at 1 ms its wake-ups
@@ -19,7 +19,7 @@
 #define MAX_WORKERS 16             /* UFS_FUSE_WORKERS=N: at most N (1: one thread does everything) */
 #define WATCH_NS 3000000L          /* how long a request that blocks may keep the others waiting */
 #define WATCH_IDLE 30              /* watcher rounds without such a request before it sleeps */
-enum { OPCODE_READ = 15, OPCODE_WRITE = 16, OPCODE_READDIR = 28 };
+enum { OPCODE_OPEN = 14, OPCODE_READ = 15, OPCODE_WRITE = 16, OPCODE_READDIR = 28 };
 
 typedef struct loop {
   struct fuse_session *se;
@@ -58,11 +58,11 @@ static void hand_on(loop_t *lp) {
 }
 
 /* A READ or WRITE may be served from a layer file, a READDIR read from the layers (READDIRPLUS
-   arrives as READDIR, ufs_ll_chan.c). */
+   arrives as READDIR, ufs_ll_chan.c), an OPEN opened from them (ufs_ll_open.c). */
 static int may_block(const struct fuse_buf *b) {
   if ((b->flags & FUSE_BUF_IS_FD) || b->size < 8) return 1;
   uint32_t op = ((const uint32_t *)b->mem)[1];
-  return op == OPCODE_READ || op == OPCODE_WRITE || op == OPCODE_READDIR;
+  return op == OPCODE_READ || op == OPCODE_WRITE || op == OPCODE_READDIR || op == OPCODE_OPEN;
 }
 
 static int requests_waiting(const loop_t *lp) {

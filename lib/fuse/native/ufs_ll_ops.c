@@ -1,9 +1,9 @@
 // The low-level binding's libfuse side: each request from libfuse's worker threads becomes an lreq
 // with the node's path (rebuilt from the inode table) and is queued to JavaScript (submit), or is
 // answered here: forget, opendir/releasedir, readdir at later offsets, what the answers kept per
-// node can serve (getattr, readdir, getxattr, listxattr), and reads of files with a descriptor
-// (ufs_ll_fds.c).
-#include "ufs_fuse_ll.h"
+// node can serve (getattr, readdir, getxattr, listxattr), reads of files with a descriptor
+// (ufs_ll_fds.c), read-only opens of lower files (ufs_ll_open.c).
+#include "ufs_ll_layout.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -71,12 +71,23 @@ static lreq_t *entry_req(fuse_req_t req, int op, fuse_ino_t parent, const char *
   return r;
 }
 
-/* The first open handle of a node (for getattr/truncate of an unlinked but open file), or -1. */
+/* The first open handle of a node JavaScript holds (for getattr/truncate of an unlinked but open
+   file), or -1. */
 static double open_fh(mount_state_t *m, fuse_ino_t ino) {
   double fh = -1;
   pthread_mutex_lock(&m->t->lock);
   node_t *n = node_get(m->t, ino);
-  if (n && n->nfh) fh = (double)n->fhs[0];
+  for (uint32_t i = 0; n && i < n->nfh && fh < 0; i++) if (!C_FH(n->fhs[i])) fh = (double)n->fhs[i];
+  pthread_mutex_unlock(&m->t->lock);
+  return fh;
+}
+
+/* The first handle of C's own of a node (ufs_ll_open.c), or 0. */
+static uint64_t c_open_fh(mount_state_t *m, fuse_ino_t ino) {
+  uint64_t fh = 0;
+  pthread_mutex_lock(&m->t->lock);
+  node_t *n = node_get(m->t, ino);
+  for (uint32_t i = 0; n && i < n->nfh && !fh; i++) if (C_FH(n->fhs[i])) fh = n->fhs[i];
   pthread_mutex_unlock(&m->t->lock);
   return fh;
 }
@@ -163,12 +174,15 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     pthread_mutex_unlock(&m->t->lock);
     if (hit) { COUNT_C(m, OP_GETATTR); fuse_reply_attr(req, &st, m->attr_to); return; }
   }
+  if (fi && copen_getattr(fuse_req_userdata(req), req, ino, fi->fh)) return;   /* a handle of C's own */
   lreq_t *r = new_req(req, OP_GETATTR);
   if (!r) return;
   r->ino = ino;
   double fh = fi ? (double)fi->fh : -1;
   if (!set_path(r, ino, NULL)) {
     if (fh < 0) fh = open_fh(r->m, ino);
+    uint64_t cfh = fh < 0 ? c_open_fh(r->m, ino) : 0;
+    if (cfh) { lreq_free(r); copen_getattr(m, req, ino, cfh); return; }   /* unlinked, open in C */
     if (fh < 0) { refuse(r, ENOENT); return; }
     r->op = OP_FGETATTR;
   }
@@ -181,7 +195,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
   lreq_t *r = new_req(req, OP_SETATTR);
   if (!r) return;
   r->ino = ino;
-  double fh = fi ? (double)fi->fh : -1;
+  double fh = fi && !C_FH(fi->fh) ? (double)fi->fh : -1;
   if (!set_path(r, ino, NULL) && fh < 0) fh = open_fh(r->m, ino);
   if (!r->path && fh < 0) { refuse(r, ENOENT); return; }
   r->n[0] = to_set; r->n[1] = attr->st_mode; r->n[2] = attr->st_uid; r->n[3] = attr->st_gid;
@@ -251,6 +265,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
   submit(r);
 }
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  if (copen_open(fuse_req_userdata(req), req, ino, fi)) return;   /* a lower file, for reading */
   lreq_t *r = node_req(req, OP_OPEN, ino);
   if (r) { r->fi = *fi; r->n[0] = fi->flags; submit(r); }
 }
@@ -291,16 +306,18 @@ static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
   /* The adapter's flush only checks the handle (writes are not buffered): a known one is answered
      here, every close() being a FLUSH. */
   mount_state_t *m = fuse_req_userdata(req);
-  if (open_handle(m, ino, fi->fh)) { COUNT_C(m, OP_FLUSH); fuse_reply_err(req, 0); return; }
+  if (C_FH(fi->fh) || open_handle(m, ino, fi->fh)) { COUNT_C(m, OP_FLUSH); fuse_reply_err(req, 0); return; }
   lreq_t *r = new_req(req, OP_FLUSH);
   if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = fi->flags; submit(r); }
 }
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  if (copen_release(fuse_req_userdata(req), req, ino, fi->fh)) return;
   fds_forget(fuse_req_userdata(req), fi->fh);
   lreq_t *r = new_req(req, OP_RELEASE);
   if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = fi->flags; submit(r); }
 }
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  if (copen_fsync(fuse_req_userdata(req), req, fi->fh, datasync)) return;
   lreq_t *r = new_req(req, OP_FSYNC);
   if (r) { r->ino = ino; r->n[0] = (double)fi->fh; r->n[1] = datasync; submit(r); }
 }
