@@ -101,33 +101,8 @@ int interrupted(lreq_t *r) {
   return abandoned || (intr && dying(r->pid));
 }
 
-void submit(lreq_t *r) {
-  mount_state_t *m = r->m;
-  if (r->req && m->cache_on) {
-    r->mut = mutates(r) && !narrow(r);   /* a narrow change is followed when answered (js_reply) */
-    if (r->mut) gen_move(m);
-    r->gen = gen_now(m);
-    r->tick = __atomic_load_n(&m->tick, __ATOMIC_SEQ_CST);
-  }
-  if (r->req) {
-    __atomic_add_fetch(&m->in_js[r->op], 1, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&m->qlock);
-    r->next = m->pending;
-    if (m->pending) m->pending->prev = r;
-    m->pending = r;
-    pthread_mutex_unlock(&m->qlock);
-    registering = 1;
-    fuse_req_interrupt_func(r->req, on_interrupt, m);
-    registering = 0;
-  }
-  if (napi_call_threadsafe_function(m->tsfn, r, napi_tsfn_blocking) != napi_ok) {
-    if (r->req) fail(r, EIO);
-    else lreq_free(r);
-  }
-}
-
-/* A request C serves itself that may wait on a layer (ufs_ll_open.c): on the pending list, so that a
-   killed caller is answered EINTR at once (on_interrupt), as for JavaScript's requests. */
+/* A request on the pending list, so that a killed caller is answered EINTR at once (on_interrupt):
+   each one JavaScript serves, and those C serves that may wait on a layer (ufs_ll_open.c). */
 void hold(lreq_t *r) {
   mount_state_t *m = r->m;
   pthread_mutex_lock(&m->qlock);
@@ -138,6 +113,24 @@ void hold(lreq_t *r) {
   registering = 1;
   fuse_req_interrupt_func(r->req, on_interrupt, m);
   registering = 0;
+}
+
+void submit(lreq_t *r) {
+  mount_state_t *m = r->m;
+  if (r->req && m->cache_on) {
+    r->mut = mutates(r) && !narrow(r);   /* a narrow change is followed when answered (js_reply) */
+    if (r->mut) gen_move(m);
+    r->gen = gen_now(m);
+    r->tick = __atomic_load_n(&m->tick, __ATOMIC_SEQ_CST);
+  }
+  if (r->req) {
+    __atomic_add_fetch(&m->in_js[r->op], 1, __ATOMIC_RELAXED);
+    hold(r);
+  }
+  if (napi_call_threadsafe_function(m->tsfn, r, napi_tsfn_blocking) != napi_ok) {
+    if (r->req) fail(r, EIO);
+    else lreq_free(r);
+  }
 }
 
 int unhold(lreq_t *r) {
