@@ -1,6 +1,6 @@
 // Read-only opens of lower files served in C (ufs_ll_open.c): which opens the binding answers itself
-// and which stay JavaScript's (counted with UFS_FUSE_STATS), and that a handle of C's own behaves as
-// the union's: the topmost layer's bytes, fstat through it (FGETATTR, attr_timeout=0), fsync, reads
+// (execve's too) and which stay JavaScript's (counted with UFS_FUSE_STATS), and that a handle of C's
+// own behaves as the union's: the topmost layer's bytes, fstat through it (FGETATTR, attr_timeout=0), fsync, reads
 // after its name is unlinked, reads after another handle copied the file up. The same script runs on
 // a mount with UFS_FUSE_C_OPENS=0 and must print the same; aufs whiteouts, a second filesystem (the
 // union's inode ranges) and a read-only union (hard links) too.
@@ -47,7 +47,7 @@ async function opens(mnt: string, stats: string): Promise<Record<string, [number
 
 // What a program sees through its opens, one line per step (run in its own process).
 const SCRIPT = `
-import json, os, sys
+import json, os, subprocess, sys
 m = sys.argv[1]
 out = []
 def read(rel, flags=os.O_RDONLY):
@@ -66,6 +66,7 @@ out.append(['shadowed', read('shadowed.txt')])
 out.append(['upper', read('up.txt')])
 out.append(['linked', read('hl')])
 out.append(['noatime', read('lo/f1', os.O_RDONLY | os.O_NOATIME)])
+out.append(['exec', subprocess.run([os.path.join(m, 'lo/true')]).returncode])
 fd = os.open(os.path.join(m, 'w.txt'), os.O_RDWR); os.close(fd)
 # fstat through the handle, fsync, then its name unlinked: the handle reads on
 fd = os.open(os.path.join(m, 'sem.bin'), os.O_RDONLY)
@@ -93,6 +94,7 @@ describe.skipIf(!canMount || binding !== 'ufs-ll')('read-only opens of lower fil
     await sh(`
       mkdir -p l1 l2/lo up wk up2 wk2
       for i in 0 1 2 3 4 5 6 7 8 9; do echo "lower file $i" > l2/lo/f$i; done
+      cp /bin/true l2/lo/true
       echo l2 version > l2/shadowed.txt; echo l1 version > l1/shadowed.txt
       echo upper > up/up.txt; cp up/up.txt up2/up.txt
       echo linked > l2/hl; ln l2/hl l2/hl2
@@ -111,21 +113,21 @@ describe.skipIf(!canMount || binding !== 'ufs-ll')('read-only opens of lower fil
     expect(c).toEqual(JSON.parse(rj.stdout));
     const sem = (await fsp.readFile(path.join(b, 'l2/sem.bin'), 'latin1'));
     expect(c.slice(0, 10)).toEqual([...Array(10).keys()].map((i) => ['lo', i, `lower file ${i}\n`]));
-    expect(c.slice(10, 14)).toEqual([['shadowed', 'l1 version\n'], ['upper', 'upper\n'], ['linked', 'linked\n'], ['noatime', 'lower file 1\n']]);
-    expect(c[14]).toEqual(['sem', sem.length, true, 0o100644, true]);
-    expect(c[15]).toEqual(['unlinked', false, sem.slice(1000, 1100), sem.length, sem.length]);
-    expect(c[16]).toEqual(['copied-up', 'aaaaaaaaaa', 'aaaaaNEW BYTESaaaaaa', 300000]);
+    expect(c.slice(10, 15)).toEqual([['shadowed', 'l1 version\n'], ['upper', 'upper\n'], ['linked', 'linked\n'], ['noatime', 'lower file 1\n'], ['exec', 0]]);
+    expect(c[15]).toEqual(['sem', sem.length, true, 0o100644, true]);
+    expect(c[16]).toEqual(['unlinked', false, sem.slice(1000, 1100), sem.length, sem.length]);
+    expect(c[17]).toEqual(['copied-up', 'aaaaaaaaaa', 'aaaaaNEW BYTESaaaaaa', 300000]);
 
     const oc = await opens(path.join(b, 'mc'), statsC);
     const oj = await opens(path.join(b, 'mj'), statsJ);
-    // in C: ten lower files, the shadowed one, sem.bin and cu.bin's reader; JavaScript's: the upper
-    // file, the hard-linked one, O_NOATIME, and the two opens for writing
-    expect(oc.OPEN).toEqual([13, 5]);
-    expect(oc.RELEASE).toEqual([13, 5]);
+    // in C: ten lower files, the shadowed one, execve's open of a lower binary, sem.bin and cu.bin's
+    // reader; JavaScript's: the upper file, the hard-linked one, O_NOATIME, the two opens for writing
+    expect(oc.OPEN).toEqual([14, 5]);
+    expect(oc.RELEASE).toEqual([14, 5]);
     expect(oc.FGETATTR?.[1]).toBe(0);
     expect(oc.FGETATTR?.[0]).toBeGreaterThan(0);
     expect(oc.FSYNC).toEqual([1, 0]);
-    expect(oj.OPEN).toEqual([0, 18]);
+    expect(oj.OPEN).toEqual([0, 19]);
   }, 60_000);
 
   it('follows aufs whiteouts and numbers a second filesystem\'s files as the union does', async () => {

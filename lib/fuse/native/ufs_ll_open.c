@@ -24,9 +24,11 @@ static uint64_t next_fh = C_FH_BASE;
 #else
 #define KERNEL_O_LARGEFILE 0100000
 #endif
+/* The kernel's mark of an open by execve(2) (FMODE_EXEC; open(2) ignores the bit). */
+#define KERNEL_FMODE_EXEC 040
 /* The flags an open may have to be served here (the union ignores O_DIRECT for layer files, as
    JavaScript's open does). */
-#define PLAIN_FLAGS (KERNEL_O_LARGEFILE | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_DIRECT)
+#define PLAIN_FLAGS (KERNEL_O_LARGEFILE | KERNEL_FMODE_EXEC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_DIRECT)
 
 /* The topmost lower layer's file at rel (its directory's lower layers: src, n), opened for reading
    and checked to be the regular file the node is (union inode `ino`); -1 when not. */
