@@ -247,7 +247,7 @@ function makeHandler(addon: UfsFuseLlAddon, a: FuseAdapter, mount: MountRef, eve
 }
 
 /**
- * UFS_FUSE_STATS=FILE: at the mount's end, {"readsC": n, "readsJs": n, "ops": {"LOOKUP": [in C, in
+ * UFS_FUSE_STATS=FILE: at the mount's end, {"readsC": n, "readsJs": n, "readsSplice": n (of readsC), "ops": {"LOOKUP": [in C, in
  * JavaScript], ...}, "listingsC": n, "plusEntries": n} is written there (tests; ops answered in C
  * from kept answers are counted too; listingsC: READDIRs read from the layers in C, plusEntries:
  * entries given with their attributes by READDIRPLUS, lookups the kernel then needs not send).
@@ -258,8 +258,9 @@ function writeStats(addon: UfsFuseLlAddon, ref: unknown): void {
   const [readsC, readsJs, ...perOp] = addon.readStats(ref);
   const ops = Object.fromEntries(OPS.map((n, i) => [n, [perOp[2 * i] ?? 0, perOp[2 * i + 1] ?? 0]]));
   const listingsC = perOp[2 * OPS.length] ?? 0, plusEntries = perOp[2 * OPS.length + 1] ?? 0;
+  const readsSplice = perOp[2 * OPS.length + 2] ?? 0;
   try {
-    writeFileSync(file, JSON.stringify({ readsC, readsJs, ops, listingsC, plusEntries }) + '\n');
+    writeFileSync(file, JSON.stringify({ readsC, readsJs, readsSplice, ops, listingsC, plusEntries }) + '\n');
   } catch { /* a test's file: nothing to do */ }
 }
 
@@ -306,7 +307,7 @@ export async function mountWithUfsLlBinding(mountpoint: string, adapter: FuseAda
     mount.scans = dirs !== null;
     mount.ref = addon.mount(mountpoint, ['-o', args.join(',')], makeHandler(addon, adapter, mount, { init: onInit, exit: onExit }),
       Float64Array.from(timeouts), (keep ? 1 : 0) | (mount.follow ? 2 : 0) | (process.env.UFS_FUSE_POSIX_ACL !== '0' ? 4 : 0) |
-      (process.env.UFS_FUSE_READDIRPLUS === '0' ? 8 : 0));
+      (process.env.UFS_FUSE_READDIRPLUS === '0' ? 8 : 0) | (process.env.UFS_FUSE_SPLICE === '0' ? 16 : 0));
     // and read-only opens of lower files are served in C too (UFS_FUSE_C_OPENS=0: not; nor when a
     // copy-up may leave a file's data below, metacopy, nor when reads are JavaScript's)
     const opens = cReads && process.env.UFS_FUSE_C_OPENS !== '0' && dirs?.metacopy === false;

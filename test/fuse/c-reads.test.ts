@@ -1,4 +1,4 @@
-// Reads served from the layer file's descriptor (ufs-ll: pread in C, no JavaScript): the bytes of
+// Reads served from the layer file's descriptor (ufs-ll: splice or pread in C, no JavaScript): the bytes of
 // lower, upper and copied-up files through a live mount, a read-only handle across a copy-up, reads
 // racing copy-ups (python3 reader, dd writer), and the binding's counters (UFS_FUSE_STATS) showing
 // where the reads were answered. The content checks run with every binding.
@@ -167,9 +167,30 @@ describe.skipIf(!canMount)('reads through a mount, served from the layer file', 
   it.runIf(binding === 'ufs-ll')('answered every read in C (the binding counters, written at unmount)', async () => {
     expect((await ufsmount(['-u', L.mnt])).code).toBe(0);
     await waitFor(() => fs.existsSync(stats), 20_000, 'the stats file');
-    const s = JSON.parse(await fsp.readFile(stats, 'utf8')) as { readsC: number; readsJs: number };
+    const s = JSON.parse(await fsp.readFile(stats, 'utf8')) as { readsC: number; readsJs: number; readsSplice: number };
     expect(s.readsJs).toBe(0);
     expect(s.readsC).toBeGreaterThan(RACE_FILES * 40);
+    // reads of 8 KiB and more went by splice(2) (the 1 MiB dd and the big random reads: many), the
+    // racers' 4 KiB preads by pread
+    expect(s.readsSplice).toBeGreaterThan(20);
+    expect(s.readsSplice).toBeLessThan(s.readsC - RACE_FILES * 40);
+  });
+});
+
+describe.skipIf(!canMount || binding !== 'ufs-ll')('reads with UFS_FUSE_SPLICE=0', () => {
+  it('are answered in C by pread, the same bytes', async () => {
+    const L = await makeLayers();
+    const stats = path.join(L.base, 'stats.json');
+    const want = pattern('nosplice', 2 * MiB + 7);
+    await fsp.writeFile(path.join(L.l2, 'f.bin'), want);
+    const r = await ufsmount(['-o', L.opts, L.mnt], { ...process.env, UFS_FUSE_STATS: stats, UFS_FUSE_SPLICE: '0' });
+    if (r.code !== 0) throw new Error(r.stderr);
+    expect((await fsp.readFile(path.join(L.mnt, 'f.bin'))).equals(want)).toBe(true);
+    expect((await ufsmount(['-u', L.mnt])).code).toBe(0);
+    await waitFor(() => fs.existsSync(stats), 20_000, 'the stats file');
+    const s = JSON.parse(await fsp.readFile(stats, 'utf8')) as { readsC: number; readsJs: number; readsSplice: number };
+    expect(s.readsC).toBeGreaterThan(0);
+    expect(s.readsSplice).toBe(0);
   });
 });
 

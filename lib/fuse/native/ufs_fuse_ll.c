@@ -260,6 +260,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   m->follow = m->cache_on && (flags & 2);
   m->want_acl = (flags & 4) != 0;
   m->want_plus = m->cache_on && !(flags & 8);
+  m->want_splice = !(flags & 16);
   m->gen = 1;
   int nargs;
   char **args;

@@ -97,6 +97,7 @@ typedef struct mount_state {
   struct fuse_chan *kch;            /* fuse_mount's (it unmounts) */
   int want_acl, acl;                /* POSIX ACLs asked for (mount flags bit 2) / granted */
   int want_plus, plus;              /* READDIRPLUS asked for (answers kept; flags bit 3 clear) / granted */
+  int want_splice, splice;          /* READs answered by splice(2) asked for (flags bit 4 clear) / possible */
   uint32_t init_add;                /* INIT flags libfuse cannot ask for, added to its answer */
   uint64_t init_unique;             /* INIT in progress, when flags are added */
   char *mountpoint;

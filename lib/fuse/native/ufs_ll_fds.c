@@ -1,7 +1,8 @@
 // The low-level binding's reads and writes served in C: per open file (fh) the layer file that
 // JavaScript's handle reads (its descriptor handed over when an open is answered, switched when a
 // copy-up re-points the handle, -1 before it closes); a READ of such a file is pread() on libfuse's
-// worker thread and answered there, without JavaScript. A WRITE is pwrite() there too when the
+// worker thread and answered there, without JavaScript (by splice(2) when libfuse can: one copy
+// of the data instead of two). A WRITE is pwrite() there too when the
 // descriptor is the upper layer's own file open for writing (JavaScript says so: writable) and the
 // file has one name; the answers kept about the file are brought up to date first (keep_written).
 //
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #define FBUCKETS 1024
+#define SPLICE_MIN 8192            /* smaller READs: pread and one write (libfuse would copy them anyway) */
 
 typedef struct dfd {                /* C's duplicate of a layer file descriptor */
   int fd;
@@ -37,6 +39,7 @@ typedef struct fds {
   pthread_mutex_t lock;            /* the table, each entry's cur, each dfd's refs */
   fent_t *byfh[FBUCKETS];
   uint64_t reads_c, reads_js;      /* counters (atomic): READs answered here / handed to JavaScript */
+  uint64_t reads_splice;           /* of reads_c, those answered by splice(2) */
 } fds_t;
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -124,6 +127,20 @@ int fds_read(mount_state_t *m, fuse_req_t req, uint64_t fh, size_t size, off_t o
   fds_t *f = m->fds;
   dfd_t *d = dfd_take(f, fh, 0);
   if (!d) { __atomic_add_fetch(&f->reads_js, 1, __ATOMIC_RELAXED); return 0; }
+  if (m->splice && size >= SPLICE_MIN) {
+    /* splice(2): the file's pages go through a pipe to the kernel, copied once (into the mount's
+       page cache) instead of twice (pread here, then write); libfuse's fuse_reply_data does it,
+       and answers an error of the file's splice as an error, a short count (end of file) short */
+    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+    bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    bv.buf[0].fd = d->fd;
+    bv.buf[0].pos = off;
+    fuse_reply_data(req, &bv, 0);
+    dfd_give(f, d);
+    __atomic_add_fetch(&f->reads_c, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&f->reads_splice, 1, __ATOMIC_RELAXED);
+    return 1;
+  }
   char *buf = thread_buf(size ? size : 1);
   ssize_t got = 0;
   int err = buf ? 0 : ENOMEM;
@@ -294,7 +311,8 @@ napi_value js_set_fd(napi_env env, napi_callback_info info) {
 }
 
 /* readStats(mount) -> [reads answered in C, reads handed to JavaScript, then for each op of enum op
-   in order: requests answered in C, requests handed to JavaScript]. */
+   in order: requests answered in C, requests handed to JavaScript, then listings read in C, entries
+   given by READDIRPLUS, reads answered by splice]. */
 napi_value js_read_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -305,7 +323,7 @@ napi_value js_read_stats(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value arr;
-  napi_create_array_with_length(env, 4 + 2 * (OP_EXIT + 1), &arr);
+  napi_create_array_with_length(env, 5 + 2 * (OP_EXIT + 1), &arr);
   napi_set_element(env, arr, 0, ufs_num(env, (double)__atomic_load_n(&m->fds->reads_c, __ATOMIC_RELAXED)));
   napi_set_element(env, arr, 1, ufs_num(env, (double)__atomic_load_n(&m->fds->reads_js, __ATOMIC_RELAXED)));
   for (int op = 0; op <= OP_EXIT; op++) {
@@ -314,5 +332,6 @@ napi_value js_read_stats(napi_env env, napi_callback_info info) {
   }
   napi_set_element(env, arr, 2 + 2 * (OP_EXIT + 1), ufs_num(env, (double)__atomic_load_n(&m->scans, __ATOMIC_RELAXED)));
   napi_set_element(env, arr, 3 + 2 * (OP_EXIT + 1), ufs_num(env, (double)__atomic_load_n(&m->plus_entries, __ATOMIC_RELAXED)));
+  napi_set_element(env, arr, 4 + 2 * (OP_EXIT + 1), ufs_num(env, (double)__atomic_load_n(&m->fds->reads_splice, __ATOMIC_RELAXED)));
   return arr;
 }

@@ -93,8 +93,13 @@ static uint64_t c_open_fh(mount_state_t *m, fuse_ino_t ino) {
 }
 
 static void ll_init(void *userdata, struct fuse_conn_info *conn) {
-  (void)conn;
   mount_state_t *m = userdata;
+  /* READs served in C are answered by splice(2), the layer file's pages going to the kernel without
+     a copy into this process (fds_read); libfuse says whether it can */
+  if (m->want_splice && (conn->capable & FUSE_CAP_SPLICE_WRITE)) {
+    conn->want |= FUSE_CAP_SPLICE_WRITE;
+    m->splice = 1;
+  }
   lreq_t *r = calloc(1, sizeof *r);
   if (!r) return;
   r->op = OP_INIT; r->m = m;
