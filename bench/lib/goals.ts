@@ -1,13 +1,13 @@
 // The figures issue 7 sets as targets, computed from one run's figures: each is a ratio with a
 // limit, and comes out PASS, BEHIND (with whether the gap is within the measurement noise) or n/a.
-import type { Figure, Goal } from './results.js';
+import { central, type Figure, type Goal } from './results.js';
 
 function find(figures: Figure[], suite: string, bench: string, target: string, variant?: string): Figure | undefined {
   return figures.find((f) => f.suite === suite && f.bench === bench && f.target === target && f.variant === variant && f.status === 'ok');
 }
 
 function describe(f: Figure | undefined, name: string): string {
-  return f ? `${name} ${fmtSeconds(f.mean!)}` : `${name} n/a`;
+  return f ? `${name} ${fmtSeconds(central(f)!)}${f.suite === 'mount' ? ' (median)' : ''}` : `${name} n/a`;
 }
 
 export function fmtSeconds(s: number): string {
@@ -23,7 +23,7 @@ function ratioGoal(id: string, text: string, subject: string, a: Figure | undefi
     const missing = !a ? names[0] : names[1];
     return { id, text, subject, value: null, limit, verdict: 'n/a', detail: `no figure for ${missing} in this run` };
   }
-  const value = a.mean! / b.mean!;
+  const value = central(a)! / central(b)!;
   const noise = Math.sqrt((a.rme ?? 0) ** 2 + (b.rme ?? 0) ** 2) / 100;
   const pass = value <= limit;
   const goal: Goal = { id, text, subject, value, limit, verdict: pass ? 'PASS' : 'BEHIND', detail: `${describe(a, names[0])} vs ${describe(b, names[1])}` };

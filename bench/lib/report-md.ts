@@ -1,8 +1,9 @@
 // The Markdown report of one run: the goals with PASS/BEHIND, then one table per suite with every
-// figure (mean ± relative margin of error) and its ratios to the floor and the references.
+// figure (mean ± relative margin of error; mount rows: the median run, the fastest and the slowest) and
+// its ratios to the floor and the references.
 // The import suite's table has one line per target (what each includes is noted under it).
 import type { Figure, RunResults, SuiteName, TargetInfo } from './results.js';
-import { rowKey } from './results.js';
+import { central, rowKey } from './results.js';
 import { fmtSeconds } from './goals.js';
 
 export function fmtRatio(r: number | null | undefined): string {
@@ -24,9 +25,21 @@ function short(s: string, n = 70): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
+/** `x` as a bare number in the unit fmtSeconds gives `ref` (for a range next to it). */
+function inUnitOf(x: number, ref: number): string {
+  const scale = ref < 1e-6 ? 1e9 : ref < 1e-3 ? 1e6 : ref < 1 ? 1e3 : 1;
+  const v = x * scale;
+  return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+}
+
 function cell(f: Figure | undefined): string {
   if (!f) return '';
   if (f.status !== 'ok') return esc(`${f.status === 'n/a' ? 'n/a' : 'error'}: ${short(f.reason ?? '')}`);
+  const c = central(f)!;
+  if (f.suite === 'mount' && f.min !== undefined && f.max !== undefined) {
+    // the median run, and the fastest and slowest
+    return `${fmtSeconds(c)} (${inUnitOf(f.min, c)}–${inUnitOf(f.max, c)})${f.check ? ' ⚠ check failed' : ''}`;
+  }
   const spread = Number.isFinite(f.rme) ? ` ±${f.rme!.toFixed(f.rme! < 10 ? 1 : 0)}%` : '';
   return `${fmtSeconds(f.mean!)}${spread}${f.check ? ' ⚠ check failed' : ''}`;
 }
@@ -91,10 +104,12 @@ function mountTable(res: RunResults, targets: TargetInfo[]): string[] {
   const lines = [
     '## Mount level (whole processes against a mountpoint)',
     '',
-    'Wall time of one run of the command (mean ±95 % margin of error; fio rows: time per 4 KiB read), then ratios',
-    'between targets measured in this run (lower is better). Cold: mounted afresh, `sync; echo 3 > /proc/sys/vm/drop_caches`',
-    'before every run, the targets taking turns run by run; warm: after one untimed run on the same mount; writes: a fresh',
-    'mount per run, the targets taking turns, an untimed `sync` before each run.',
+    'Wall time of the median run of the command and, in brackets, of the fastest and the slowest run (fio rows: time per',
+    '4 KiB read), then ratios of the medians between targets measured in this run (lower is better). The median, because',
+    'a virtual disk makes one run in five or so 2-5x slower, which would move a mean of five runs by half. Cold: mounted',
+    'afresh, `sync; echo 3 > /proc/sys/vm/drop_caches` before every run, after one untimed round; warm: the runs spread over',
+    'a few mounts of each target (all targets mounted at once), one untimed run on each mount first; writes: a fresh mount',
+    'per run, an untimed `sync` before each run. In every row the targets take turns run by run.',
     '',
     `| benchmark | | ${targets.map((t) => esc(t.label)).join(' | ')} | ${MOUNT_RATIOS.map((r) => r[2]).join(' | ')} |`,
     `| --- | --- | ${targets.map(() => '---:').join(' | ')} | ${MOUNT_RATIOS.map(() => '---:').join(' | ')} |`,
@@ -104,7 +119,7 @@ function mountTable(res: RunResults, targets: TargetInfo[]): string[] {
     const ratios = MOUNT_RATIOS.map(([a, b]) => {
       const fa = r.byTarget.get(a);
       const fb = r.byTarget.get(b);
-      return fa?.status === 'ok' && fb?.status === 'ok' ? fmtRatio(fa.mean! / fb.mean!) : '–';
+      return fa?.status === 'ok' && fb?.status === 'ok' ? fmtRatio(central(fa)! / central(fb)!) : '–';
     });
     lines.push(`| ${esc(r.title)} | ${r.variant ?? ''} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
   }

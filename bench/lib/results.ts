@@ -56,13 +56,15 @@ export interface Figure {
   max?: number;
   /** Samples the summary is made of (Benchmark.js samples, loop iterations, or process runs). */
   runs?: number;
+  /** Each run's figure in seconds, in the order they ran (mount suite: a few runs, worth seeing one by one). */
+  values?: number[];
   /** Operations timed in all (Benchmark.js counts many operations per sample). */
   ops?: number;
   /** A correctness check made on the same target (output compared with the floor's), when there is one. */
   check?: string;
   /** What the target's figure includes and leaves out (import suite), shown under the table. */
   note?: string;
-  /** mean / the mean of the same row's figure for the named target (null when that one is missing). */
+  /** central(this) / central(the same row's figure for the named target), null when that one is missing. */
   ratios: Record<string, number | null>;
 }
 
@@ -111,6 +113,15 @@ export function rowKey(f: Pick<Figure, 'suite' | 'bench' | 'variant'>): string {
   return `${f.suite}/${f.bench}${f.variant ? `/${f.variant}` : ''}`;
 }
 
+/**
+ * The figure a row's targets are compared by: for the mount suite, the median run (a few whole
+ * processes on a virtual machine whose disk now and then takes 2-5x longer for one run: one such run
+ * would move a mean of five by half); elsewhere the mean (Benchmark.js's many samples).
+ */
+export function central(f: Figure): number | undefined {
+  return f.suite === 'mount' && f.median !== undefined ? f.median : f.mean;
+}
+
 /** Fills every figure's `ratios` from the figures of the same row. */
 export function computeRatios(figures: Figure[]): void {
   const byRow = new Map<string, Map<string, Figure>>();
@@ -124,7 +135,9 @@ export function computeRatios(figures: Figure[]): void {
     f.ratios = {};
     for (const ref of REFERENCES[f.suite]) {
       const r = byRow.get(rowKey(f))?.get(ref);
-      f.ratios[ref] = f.status === 'ok' && r?.status === 'ok' && f.mean !== undefined && r.mean ? f.mean / r.mean : null;
+      const a = central(f);
+      const b = r ? central(r) : undefined;
+      f.ratios[ref] = f.status === 'ok' && r?.status === 'ok' && a !== undefined && b ? a / b : null;
     }
   }
 }

@@ -27,6 +27,8 @@ export interface MountSizes {
   /** 4 KiB random reads per fio run. */
   randReadBytes: number;
   warmRuns: number;
+  /** Warm runs are spread over this many mounts of each target (rounded up to whole runs per mount). */
+  warmMounts: number;
   coldRuns: number;
   writeRuns: number;
 }
@@ -39,6 +41,7 @@ export const QUICK_MOUNT: MountSizes = {
   stackExtras: 50,
   randReadBytes: 8 << 20,
   warmRuns: 3,
+  warmMounts: 1,
   coldRuns: 2,
   writeRuns: 2,
 };
@@ -51,6 +54,7 @@ export const FULL_MOUNT: MountSizes = {
   stackExtras: 500,
   randReadBytes: 64 << 20,
   warmRuns: 10,
+  warmMounts: 5,
   coldRuns: 5,
   writeRuns: 5,
 };

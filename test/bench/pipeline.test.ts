@@ -72,4 +72,19 @@ describe('benchmark pipeline', () => {
     expect(g('walk/cold/ufsmount').verdict).toBe('n/a');
     expect(g('enoent-d20/ufs-overlay').verdict).toBe('n/a');
   });
+
+  it('compares mount rows by their median run, in-process rows by their mean', () => {
+    // fuse-overlayfs had one slow run: its mean is twice its median; ufsmount's runs were steady
+    const fo = { ...fig('fuse-overlayfs', 'seq-read', 0.8, 60, 'mount', 'cold'), median: 0.4 };
+    const ufs = { ...fig('ufsmount', 'seq-read', 0.5, 5, 'mount', 'cold'), median: 0.5 };
+    const floor = { ...fig('node-fs', 'stat-d20', 10e-6), median: 5e-6 };
+    const micro = { ...fig('ufs-overlay', 'stat-d20', 12e-6), median: 30e-6 };
+    const figures = [fo, ufs, floor, micro];
+    computeRatios(figures);
+    expect(ufs.ratios['fuse-overlayfs']).toBeCloseTo(1.25, 10);
+    expect(micro.ratios['node-fs']).toBeCloseTo(1.2, 10);
+    const goal = computeGoals(figures).find((x) => x.id === 'seq-read/cold/ufsmount')!;
+    expect(goal).toMatchObject({ verdict: 'BEHIND', value: 1.25 });
+    expect(goal.detail).toContain('500.0 ms (median)');
+  });
 });
