@@ -24,9 +24,9 @@ function osName(): string {
   return `${os.type()} ${os.release()}`;
 }
 
-/** The filesystem type holding `dir` (ext4, tmpfs, xfs, btrfs...). */
+/** The filesystem type holding `dir` (ext4, tmpfs, xfs, btrfs...): the mount's (`stat -f` names ext4 "ext2/ext3"). */
 export function fsType(dir: string): string {
-  return tryRun('stat', ['-f', '-c', '%T', dir]) ?? 'unknown';
+  return tryRun('findmnt', ['-n', '-o', 'FSTYPE', '-T', dir]) || (tryRun('stat', ['-f', '-c', '%T', dir]) ?? 'unknown');
 }
 
 export function machineInfo(tmpDir: string): Machine {
