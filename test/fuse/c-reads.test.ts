@@ -167,7 +167,7 @@ describe.skipIf(!canMount)('reads through a mount, served from the layer file', 
   it.runIf(binding === 'ufs-ll')('answered every read in C (the binding counters, written at unmount)', async () => {
     expect((await ufsmount(['-u', L.mnt])).code).toBe(0);
     await waitFor(() => fs.existsSync(stats), 20_000, 'the stats file');
-    const s = JSON.parse(await fsp.readFile(stats, 'utf8')) as { readsC: number; readsJs: number; readsSplice: number };
+    const s = JSON.parse(await fsp.readFile(stats, 'utf8')) as ReadCounters;
     expect(s.readsJs).toBe(0);
     expect(s.readsC).toBeGreaterThan(RACE_FILES * 40);
     // reads of 8 KiB and more went by splice(2) (the 1 MiB dd and the big random reads: many), the
@@ -177,18 +177,28 @@ describe.skipIf(!canMount)('reads through a mount, served from the layer file', 
   });
 });
 
+interface ReadCounters { readsC: number; readsJs: number; readsSplice: number }
+
+/**
+ * Mounts fresh layers with `env` set, reads a 2 MiB lower file whole through the mount (its bytes
+ * must be right), unmounts, and gives the binding's read counters.
+ */
+async function readWith(env: Record<string, string>, seed: string): Promise<ReadCounters> {
+  const L = await makeLayers();
+  const stats = path.join(L.base, 'stats.json');
+  const want = pattern(seed, 2 * MiB + 7);
+  await fsp.writeFile(path.join(L.l2, 'f.bin'), want);
+  const r = await ufsmount(['-o', L.opts, L.mnt], { ...process.env, UFS_FUSE_STATS: stats, ...env });
+  if (r.code !== 0) throw new Error(r.stderr);
+  expect((await fsp.readFile(path.join(L.mnt, 'f.bin'))).equals(want)).toBe(true);
+  expect((await ufsmount(['-u', L.mnt])).code).toBe(0);
+  await waitFor(() => fs.existsSync(stats), 20_000, 'the stats file');
+  return JSON.parse(await fsp.readFile(stats, 'utf8')) as ReadCounters;
+}
+
 describe.skipIf(!canMount || binding !== 'ufs-ll')('reads with UFS_FUSE_SPLICE=0', () => {
   it('are answered in C by pread, the same bytes', async () => {
-    const L = await makeLayers();
-    const stats = path.join(L.base, 'stats.json');
-    const want = pattern('nosplice', 2 * MiB + 7);
-    await fsp.writeFile(path.join(L.l2, 'f.bin'), want);
-    const r = await ufsmount(['-o', L.opts, L.mnt], { ...process.env, UFS_FUSE_STATS: stats, UFS_FUSE_SPLICE: '0' });
-    if (r.code !== 0) throw new Error(r.stderr);
-    expect((await fsp.readFile(path.join(L.mnt, 'f.bin'))).equals(want)).toBe(true);
-    expect((await ufsmount(['-u', L.mnt])).code).toBe(0);
-    await waitFor(() => fs.existsSync(stats), 20_000, 'the stats file');
-    const s = JSON.parse(await fsp.readFile(stats, 'utf8')) as { readsC: number; readsJs: number; readsSplice: number };
+    const s = await readWith({ UFS_FUSE_SPLICE: '0' }, 'nosplice');
     expect(s.readsC).toBeGreaterThan(0);
     expect(s.readsSplice).toBe(0);
   });
@@ -196,16 +206,7 @@ describe.skipIf(!canMount || binding !== 'ufs-ll')('reads with UFS_FUSE_SPLICE=0
 
 describe.skipIf(!canMount || binding !== 'ufs-ll')('reads with UFS_FUSE_JS_READS=1', () => {
   it('go to JavaScript and give the same bytes', async () => {
-    const L = await makeLayers();
-    const stats = path.join(L.base, 'stats.json');
-    const want = pattern('js', 2 * MiB + 7);
-    await fsp.writeFile(path.join(L.l2, 'f.bin'), want);
-    const r = await ufsmount(['-o', L.opts, L.mnt], { ...process.env, UFS_FUSE_STATS: stats, UFS_FUSE_JS_READS: '1' });
-    if (r.code !== 0) throw new Error(r.stderr);
-    expect((await fsp.readFile(path.join(L.mnt, 'f.bin'))).equals(want)).toBe(true);
-    expect((await ufsmount(['-u', L.mnt])).code).toBe(0);
-    await waitFor(() => fs.existsSync(stats), 20_000, 'the stats file');
-    const s = JSON.parse(await fsp.readFile(stats, 'utf8')) as { readsC: number; readsJs: number };
+    const s = await readWith({ UFS_FUSE_JS_READS: '1' }, 'js');
     expect(s.readsC).toBe(0);
     expect(s.readsJs).toBeGreaterThan(0);
   });
