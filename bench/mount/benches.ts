@@ -19,6 +19,14 @@ export interface MountBench {
   parse?: (stdout: string) => number;
   /** An untimed command whose output must be the plain directory's (after the timed run, for writes). */
   check?(d: MountData, s: MountSizes): string;
+  /**
+   * cold: wait this long after dropping the caches. A virtual machine with free page reporting
+   * (virtio-balloon) hands the memory just freed (the previous run's GiB of page cache) back to its
+   * host about 2 s later; a run that fills its page cache while that goes on gets pages the host must
+   * fault in again, and the kernel's copy into them (FUSE's `fuse_copy_do`) took 8x longer: which
+   * target paid depended on its place in the turns. Waiting lets every target start alike.
+   */
+  coldSettleMs?: number;
   /** write: untimed, on the fresh mount before the timed run (reads what the change will touch). */
   warmup?: string;
   /** write, plain directory: puts the data set back after a run. */
@@ -94,6 +102,7 @@ export const MOUNT_BENCHES: MountBench[] = [
     kind: 'read',
     variants: ['cold', 'warm'],
     cmd: () => `dd if=${BIG} of=/dev/null bs=1M status=none`,
+    coldSettleMs: 3000,
     check: () => `stat -c %s ${BIG}`,
   },
   {
@@ -103,6 +112,7 @@ export const MOUNT_BENCHES: MountBench[] = [
     kind: 'read',
     variants: ['cold', 'warm'],
     cmd: (_d, s) => fioCmd(s),
+    coldSettleMs: 3000,
     parse: parseFio,
   },
   {

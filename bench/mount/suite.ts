@@ -152,6 +152,7 @@ export async function runMount(ctx: SuiteContext): Promise<SuiteOutput> {
               try {
                 if (b.kind === 'read') {
                   await dropCaches();
+                  if (b.coldSettleMs) await new Promise((r) => setTimeout(r, b.coldSettleMs));
                   const x = await sample(b, cmd, m.dir);
                   if (i >= 0) r.samples.push(x);
                   return;
