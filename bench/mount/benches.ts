@@ -20,11 +20,13 @@ export interface MountBench {
   /** An untimed command whose output must be the plain directory's (after the timed run, for writes). */
   check?(d: MountData, s: MountSizes): string;
   /**
-   * cold: wait this long after dropping the caches. A virtual machine with free page reporting
-   * (virtio-balloon) hands the memory just freed (the previous run's GiB of page cache) back to its
-   * host about 2 s later; a run that fills its page cache while that goes on gets pages the host must
-   * fault in again, and the kernel's copy into them (FUSE's `fuse_copy_do`) took 8x longer: which
-   * target paid depended on its place in the turns. Waiting lets every target start alike.
+   * cold: after dropping the caches, wait (at least this long) until the machine has handed the
+   * freed memory back. A virtual machine with free page reporting (virtio-balloon) gives the memory
+   * just freed (the previous run's GiB of page cache, two where a FUSE server reads through the
+   * lower file's cache) back to its host in batches every ~2 s, for 10 s and more; a run that fills
+   * its page cache meanwhile gets pages the host must fault in again (the kernel's copy into them,
+   * FUSE's `fuse_copy_do`, took 8x longer), and how many depended on how much the previous target
+   * freed. Waiting until the counter goes quiet (settle.ts) lets every target start alike.
    */
   coldSettleMs?: number;
   /** write: untimed, on the fresh mount before the timed run (reads what the change will touch). */
