@@ -20,7 +20,7 @@ export interface MountBench {
   /** An untimed command whose output must be the plain directory's (after the timed run, for writes). */
   check?(d: MountData, s: MountSizes): string;
   /**
-   * cold: after dropping the caches, wait (at least this long) until the machine has handed the
+   * cold: after dropping the caches, wait (`MountSizes.coldSettle`) until the machine has handed the
    * freed memory back. A virtual machine with free page reporting (virtio-balloon) gives the memory
    * just freed (the previous run's GiB of page cache, two where a FUSE server reads through the
    * lower file's cache) back to its host in batches every ~2 s, for 10 s and more; a run that fills
@@ -28,7 +28,7 @@ export interface MountBench {
    * FUSE's `fuse_copy_do`, took 8x longer), and how many depended on how much the previous target
    * freed. Waiting until the counter goes quiet (settle.ts) lets every target start alike.
    */
-  coldSettleMs?: number;
+  coldSettle?: boolean;
   /** write: untimed, on the fresh mount before the timed run (reads what the change will touch). */
   warmup?: string;
   /** write, plain directory: puts the data set back after a run. */
@@ -104,7 +104,7 @@ export const MOUNT_BENCHES: MountBench[] = [
     kind: 'read',
     variants: ['cold', 'warm'],
     cmd: () => `dd if=${BIG} of=/dev/null bs=1M status=none`,
-    coldSettleMs: 3000,
+    coldSettle: true,
     check: () => `stat -c %s ${BIG}`,
   },
   {
@@ -114,7 +114,7 @@ export const MOUNT_BENCHES: MountBench[] = [
     kind: 'read',
     variants: ['cold', 'warm'],
     cmd: (_d, s) => fioCmd(s),
-    coldSettleMs: 3000,
+    coldSettle: true,
     parse: parseFio,
   },
   {

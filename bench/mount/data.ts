@@ -31,6 +31,8 @@ export interface MountSizes {
   warmMounts: number;
   coldRuns: number;
   writeRuns: number;
+  /** How a cold run of the big file waits after dropping the caches (see settle.ts and benches.ts). */
+  coldSettle: { minMs: number; quietMs: number; maxMs: number };
 }
 
 export const QUICK_MOUNT: MountSizes = {
@@ -44,6 +46,8 @@ export const QUICK_MOUNT: MountSizes = {
   warmMounts: 1,
   coldRuns: 2,
   writeRuns: 2,
+  // A fixed second: the quick mode's big file is 128 MiB, and its figures are for development.
+  coldSettle: { minMs: 1000, quietMs: 0, maxMs: 1000 },
 };
 
 export const FULL_MOUNT: MountSizes = {
@@ -57,6 +61,7 @@ export const FULL_MOUNT: MountSizes = {
   warmMounts: 5,
   coldRuns: 5,
   writeRuns: 5,
+  coldSettle: { minMs: 3000, quietMs: 3000, maxMs: 40_000 },
 };
 
 export const BIG = 'big.bin';

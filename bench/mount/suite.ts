@@ -9,6 +9,7 @@ import { benchTitle, MOUNT_BENCHES, type MountBench } from './benches.js';
 import { mountTargets, type Mounted, type MountTarget } from './targets.js';
 import { canDropCaches, dropCaches, must, timeCommand } from './proc.js';
 import { readReportedKib, settle } from './settle.js';
+import { roundOrder } from './order.js';
 import { naFigure, okFigure, type Figure, type TargetInfo } from '../lib/results.js';
 import { summarize } from '../lib/stats.js';
 import type { SuiteContext, SuiteOutput } from '../lib/suite.js';
@@ -144,18 +145,17 @@ export async function runMount(ctx: SuiteContext): Promise<SuiteOutput> {
         // every target alike instead of on whichever ran last.
         // A cold row starts with one untimed round: the first reads of data a row has not read yet
         // are the virtual disk's own first (its host's cache), 2-5x slower, and would fall on the
-        // first target alone. Each round starts one target further on, so that no target always
-        // runs right after the same other one (whose freed memory, written-back pages it inherits).
+        // first target alone. The order changes from round to round (order.ts), so that no target
+        // always runs right after the same other one (whose freed memory, written-back pages it inherits).
         const count = b.kind === 'read' ? sizes.coldRuns : sizes.writeRuns;
         for (let i = b.kind === 'read' ? -1 : 0; i < count; i++) {
-          const k = (i + runs.length) % runs.length;
-          for (const r of [...runs.slice(k), ...runs.slice(0, k)]) {
+          for (const r of roundOrder(i, runs.length).map((j) => runs[j]!)) {
             await attempt(r, async () => {
               const m = await r.t.mount(stack, r.scratch);
               try {
                 if (b.kind === 'read') {
                   await dropCaches();
-                  if (b.coldSettleMs) await settle(readReportedKib, { minMs: b.coldSettleMs, quietMs: 3000, maxMs: 40_000 });
+                  if (b.coldSettle) await settle(readReportedKib, sizes.coldSettle);
                   const x = await sample(b, cmd, m.dir);
                   if (i >= 0) r.samples.push(x);
                   return;
