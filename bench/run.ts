@@ -1,5 +1,6 @@
 // The benchmark entry point (`npm run bench`, `make bench`): runs the in-process, mount-level and
 // import suites, computes ratios and the issue's goals, and writes bench/results/<date>-<commit>.{json,md,svg}.
+import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +41,10 @@ interface Args {
   tmp: string | null;
   keep: boolean;
   write: boolean;
+  /** Internal: run this one suite in this process and write its output to `suiteOut` (see runSuite). */
+  suite: string | null;
+  suiteOut: string | null;
+  startedMs: number | null;
 }
 
 function parse(argv: string[]): Args {
@@ -54,6 +59,9 @@ function parse(argv: string[]): Args {
       keep: { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      suite: { type: 'string' },
+      'suite-out': { type: 'string' },
+      'started-ms': { type: 'string' },
     },
     allowPositionals: false,
   });
@@ -71,7 +79,50 @@ function parse(argv: string[]): Args {
     tmp: values.tmp ?? null,
     keep: values.keep === true,
     write: values['no-write'] !== true,
+    suite: values.suite ?? null,
+    suiteOut: values['suite-out'] ?? null,
+    startedMs: values['started-ms'] ? Number(values['started-ms']) : null,
   };
+}
+
+const SUITES: Record<string, (c: SuiteContext) => Promise<SuiteOutput>> = { micro: runMicro, mount: runMount, import: runImport };
+
+/**
+ * Runs one suite in a process of its own (this script with --suite), so that no suite measures in
+ * the wake of another: after the in-process suite this process held gigabytes, and every process
+ * the mount suite started then paid for copying its page tables (spawning `bash` from a 4 GiB
+ * process takes ~190 ms against 3 ms from a fresh one), a fixed cost added to each timed run.
+ */
+async function runSuite(name: string, tmp: string, args: Args, started: number): Promise<SuiteOutput> {
+  const out = path.join(tmp, `${name}-output.json`);
+  const argv = [...process.execArgv, fileURLToPath(import.meta.url), '--suite', name, '--suite-out', out, '--tmp', path.join(tmp, name), '--started-ms', String(started)];
+  if (args.quick) argv.push('--quick');
+  if (args.keep) argv.push('--keep');
+  for (const p of args.only) argv.push('--only', p);
+  const code = await new Promise<number>((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+  });
+  if (code !== 0) throw Object.assign(new Error(`the ${name} suite's process exited ${code}`), { code: 'ERR_BENCH_SUITE' });
+  return JSON.parse(await fsp.readFile(out, 'utf8')) as SuiteOutput;
+}
+
+/** The child's side of runSuite: one suite, its output to a file. */
+async function suiteMain(args: Args): Promise<void> {
+  const run = SUITES[args.suite!];
+  if (!run || !args.suiteOut || !args.tmp) throw new Error(`--suite needs one of ${Object.keys(SUITES).join(', ')}, --suite-out and --tmp`);
+  const started = args.startedMs ?? Date.now();
+  const log = (line: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+  const tmp = path.resolve(args.tmp);
+  await fsp.mkdir(tmp, { recursive: true });
+  const out = await run({ quick: args.quick, selected: selector(args.only), tmp, keep: args.keep, log, repo: REPO });
+  await fsp.writeFile(args.suiteOut, JSON.stringify(out));
+  const rss = process.memoryUsage().rss / 2 ** 20;
+  const peak = process.resourceUsage().maxRSS / 1024;
+  if (out.figures.length) log(`${args.suite}: done; this process's memory: ${rss.toFixed(0)} MiB now, ${peak.toFixed(0)} MiB at most`);
+  // A suite may leave handles (a driver's watcher, a timer) that would keep this process alive.
+  process.exit(0);
 }
 
 function stamp(): string {
@@ -82,11 +133,11 @@ function stamp(): string {
 
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
+  if (args.suite) return suiteMain(args);
   const started = Date.now();
   const tmp = args.tmp ? path.resolve(args.tmp) : await fsp.mkdtemp(path.join(os.tmpdir(), 'ufs-bench-'));
   await fsp.mkdir(tmp, { recursive: true });
   const log = (line: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
-  const ctx: SuiteContext = { quick: args.quick, selected: selector(args.only), tmp, keep: args.keep, log, repo: REPO };
   const machine = machineInfo(tmp);
   const { commit, dirty } = commitInfo(REPO);
   log(`ufs bench, ${args.quick ? 'quick' : 'full'} mode, commit ${commit}${dirty ? ' (dirty)' : ''}, data in ${tmp} (${machine.tmpFs})`);
@@ -95,16 +146,11 @@ async function main(): Promise<void> {
   const targets: TargetInfo[] = [];
   const datasets: Record<string, unknown> = {};
   const notes: string[] = [];
-  const suites: Array<[string, (c: SuiteContext) => Promise<SuiteOutput>]> = [
-    ['micro', runMicro],
-    ['mount', runMount],
-    ['import', runImport],
-  ];
   try {
-    for (const [name, run] of suites) {
-      // Each suite skips itself when --only selects none of its figures.
+    for (const name of Object.keys(SUITES)) {
+      // Each suite skips itself when --only selects none of its figures; each runs in a process of its own.
       try {
-        const out = await run({ ...ctx, tmp: path.join(tmp, name) });
+        const out = await runSuite(name, tmp, args, started);
         figures.push(...out.figures);
         targets.push(...out.targets);
         Object.assign(datasets, out.datasets);
