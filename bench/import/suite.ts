@@ -15,7 +15,7 @@ export interface ImportSizes {
   runs: number;
 }
 
-export const QUICK_IMPORT: ImportSizes = { runs: 3 };
+export const QUICK_IMPORT: ImportSizes = { runs: 1 };
 export const FULL_IMPORT: ImportSizes = { runs: 8 };
 /** The tiny synthetic image (UFS_BENCH_IMPORT_TINY=1): the pipeline, not the speed. */
 export const TINY_IMPORT: ImportSizes = { runs: 2 };
