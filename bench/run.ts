@@ -20,7 +20,7 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const USAGE = `usage: tsx bench/run.ts [--quick] [--only PATTERN]... [--out DIR] [--tmp DIR] [--keep] [--no-write]
 
-  --quick          small sizes and few runs (a few minutes); the default is the full mode
+  --quick          small sizes and few runs (~6 minutes), for development; the default is the full mode (~1 hour)
   --only PATTERN   run only figures whose key matches the regular expression; keys are
                    micro/<bench>/<target>, mount/<bench>/<variant>/<target> and
                    import/rootfs/<target>, e.g. --only micro, --only 'stat-d(20|100)',
@@ -99,11 +99,31 @@ async function runSuite(name: string, tmp: string, args: Args, started: number):
   if (args.quick) argv.push('--quick');
   if (args.keep) argv.push('--keep');
   for (const p of args.only) argv.push('--only', p);
+  // A SIGINT or SIGTERM sent to this process alone (not to its group, as a terminal's ^C is) goes on
+  // to the suite's process; once that has ended, this one ends by the same signal.
+  let stopped: NodeJS.Signals | null = null;
   const code = await new Promise<number>((resolve, reject) => {
     const child = spawn(process.execPath, argv, { stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+    const forward = (sig: NodeJS.Signals): void => {
+      stopped = sig;
+      child.kill(sig);
+    };
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    const done = (): void => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+    };
+    child.on('error', (e) => {
+      done();
+      reject(e);
+    });
+    child.on('close', (c, sig) => {
+      done();
+      resolve(c ?? (sig ? 128 : 1));
+    });
   });
+  if (stopped) process.kill(process.pid, stopped);
   if (code !== 0) throw Object.assign(new Error(`the ${name} suite's process exited ${code}`), { code: 'ERR_BENCH_SUITE' });
   return JSON.parse(await fsp.readFile(out, 'utf8')) as SuiteOutput;
 }
